@@ -1,0 +1,158 @@
+/**
+ * Every error this library throws on purpose. Each class has a stable `code`
+ * (safe to switch on), a message that says what to do, and the data needed to
+ * act on it. This module imports nothing so every layer may use it.
+ *
+ * @module
+ */
+
+/** Base class of all errors raised by runspaces itself. */
+export class RunspacesError extends Error {
+  /** Stable, machine-readable identifier of the failure. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * A runspace died (uncaught exception, `process.exit`, out of memory, or
+ * `terminate`) while work depended on it. The pool replaces the runspace; the
+ * work it held is lost and reported with this error.
+ */
+export class RunspaceBrokenError extends RunspacesError {
+  constructor(
+    readonly runspaceId: number,
+    readonly exitCode: number | null,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'ERR_RUNSPACE_BROKEN',
+      `Runspace ${runspaceId} stopped (${reason}${exitCode === null ? '' : `, exit code ${exitCode}`}) while running this work; the pool replaced it, but the work it held did not complete.`,
+      options,
+    );
+  }
+}
+
+/** A runspace could not be opened: its modules or startup scripts failed. */
+export class RunspaceOpenError extends RunspacesError {
+  constructor(readonly runspaceId: number, message: string, options?: { cause?: unknown }) {
+    super('ERR_RUNSPACE_OPEN', `Runspace ${runspaceId} failed to open: ${message}`, options);
+  }
+}
+
+/** Work was submitted to, or was still queued in, a pool that is closing or closed. */
+export class PoolClosedError extends RunspacesError {
+  constructor(message = 'The runspace pool is closed; open a new pool to run more work.') {
+    super('ERR_POOL_CLOSED', message);
+  }
+}
+
+/** The pool is in a state that does not allow the operation (for example, not yet opened). */
+export class InvalidPoolStateError extends RunspacesError {
+  constructor(readonly state: string, readonly expected: string, operation: string) {
+    super('ERR_POOL_STATE', `Cannot ${operation} while the pool is ${state}; it must be ${expected}.`);
+  }
+}
+
+/** An option or argument has an invalid value. Nothing was started. */
+export class InvalidArgumentError extends RunspacesError {
+  constructor(readonly argument: string, message: string) {
+    super('ERR_INVALID_ARGUMENT', `Invalid ${argument}: ${message}`);
+  }
+}
+
+/**
+ * A value passed to a runspace (an argument, a `using` value, a session
+ * variable) cannot be copied across threads by the structured clone algorithm.
+ */
+export class UncloneableValueError extends RunspacesError {
+  constructor(readonly path: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      'ERR_UNCLONEABLE_VALUE',
+      `${path} cannot be copied to a runspace: ${detail}. Pass plain data (objects, arrays, primitives, Map, Set, Date, typed arrays).`,
+      options,
+    );
+  }
+}
+
+/**
+ * A function was passed as a `using` value. As PowerShell refuses script blocks
+ * in `$using:`, functions never cross as values: pass data, and define the
+ * function inside the script block or in a module.
+ */
+export class UsingFunctionError extends RunspacesError {
+  constructor(readonly path: string) {
+    super(
+      'ERR_USING_FUNCTION',
+      `${path} is a function; functions cannot be passed as using values (closures do not cross runspaces). Move the function into the script block, or export it from a module and import it there.`,
+    );
+  }
+}
+
+/** A function cannot be shipped to a runspace as a script block. */
+export class ScriptBlockError extends RunspacesError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SCRIPT_BLOCK', message, options);
+  }
+}
+
+/** A script block used a relative `import()` whose base file is unknown or wrong. */
+export class RelativeImportError extends RunspacesError {
+  constructor(readonly specifier: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_RELATIVE_IMPORT', message, options);
+  }
+}
+
+/** `invoke({ module, export })` named something that is not an exported function. */
+export class ModuleExportError extends RunspacesError {
+  constructor(readonly module: string, readonly exportName: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_MODULE_EXPORT', message, options);
+  }
+}
+
+/**
+ * The work was cancelled through its `signal`. When the function ignored the
+ * cancellation past the grace period, its runspace was recycled
+ * (`runspaceRecycled`), and its session state was lost.
+ */
+export class OperationCancelledError extends RunspacesError {
+  constructor(readonly reason: unknown, readonly runspaceRecycled: boolean) {
+    super(
+      'ERR_CANCELLED',
+      runspaceRecycled
+        ? 'The operation was cancelled; it ignored its signal, so its runspace was recycled.'
+        : 'The operation was cancelled.',
+      { cause: reason },
+    );
+  }
+}
+
+/**
+ * The work exceeded its `timeout`. When the function ignored the cancellation
+ * past the grace period, its runspace was recycled (`runspaceRecycled`).
+ */
+export class TimeoutError extends RunspacesError {
+  constructor(readonly timeout: number, readonly runspaceRecycled: boolean) {
+    super(
+      'ERR_TIMEOUT',
+      runspaceRecycled
+        ? `The operation timed out after ${timeout} ms; it ignored its signal, so its runspace was recycled.`
+        : `The operation timed out after ${timeout} ms.`,
+    );
+  }
+}
+
+/** A `Runspace` handle was used after `release()`. */
+export class RunspaceReleasedError extends RunspacesError {
+  constructor(readonly runspaceId: number) {
+    super(
+      'ERR_RUNSPACE_RELEASED',
+      `Runspace ${runspaceId} was released back to its pool; acquire a runspace again to address one.`,
+    );
+  }
+}

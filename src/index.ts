@@ -1,0 +1,39 @@
+/**
+ * runspaces: PowerShell's runspace model for Node.js worker threads.
+ *
+ * Everything a user can touch is exported here, and only here.
+ *
+ * @module
+ */
+
+export { RunspacePool } from './pool/runspace-pool.js';
+export type {
+  AcquireOptions,
+  PoolStateChange,
+  RunspaceClosedInfo,
+  RunspacePoolEvents,
+  RunspacePoolState,
+} from './pool/runspace-pool.js';
+export { Runspace } from './pool/runspace.js';
+export type { InvokeOptions, ModuleFunction, ScriptBlock } from './pool/invocation.js';
+export type { InitialSessionState, RunspacePoolOptions, StartupScript } from './pool/options.js';
+export type { LatencySummary, PoolStats } from './pool/pool-stats.js';
+export type { RunspaceContext } from './runspace/context.js';
+export type { SessionState } from './runspace/session-state.js';
+export type { ProgressInfo, StreamName, StreamRecord } from './protocol/stream-records.js';
+export {
+  InvalidArgumentError,
+  InvalidPoolStateError,
+  ModuleExportError,
+  OperationCancelledError,
+  PoolClosedError,
+  RelativeImportError,
+  RunspaceBrokenError,
+  RunspaceOpenError,
+  RunspaceReleasedError,
+  RunspacesError,
+  ScriptBlockError,
+  TimeoutError,
+  UncloneableValueError,
+  UsingFunctionError,
+} from './errors.js';

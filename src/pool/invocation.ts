@@ -1,0 +1,101 @@
+/**
+ * What a caller can ask a runspace to run, and turning that request into a
+ * {@link TaskSpec}: script blocks, module functions, their arguments and
+ * `using` values, validated before anything is queued.
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from '../errors.js';
+import { assertNoFunctionsInUsing } from '../protocol/clone-check.js';
+import type { FunctionRef } from '../protocol/messages.js';
+import type { StreamRecord } from '../protocol/stream-records.js';
+import type { RunspaceContext } from '../runspace/context.js';
+import type { TransferListItem } from 'node:worker_threads';
+import { CostEstimate } from './batching.js';
+import { assertTimeMs, moduleSpecifier } from './options.js';
+import { callerFileUrl, scriptFor } from './script-registry.js';
+import type { TaskSpec } from './task.js';
+
+/**
+ * A script block: a function shipped to a runspace by its source and compiled
+ * there. It sees only its parameters (no closure crosses, as in PowerShell):
+ * `ctx` first, then the call's `args`.
+ */
+export type ScriptBlock<A extends readonly unknown[] = unknown[], R = unknown, U = Readonly<Record<string, unknown>>> =
+  (ctx: RunspaceContext<U>, ...args: A) => R;
+
+/** An exported function of a real module, run with the same `(ctx, ...args)`. */
+export interface ModuleFunction {
+  /** Module URL, absolute path, path relative to the calling file, or package name. */
+  readonly module: string | URL;
+  /** Export name. Default `'default'`. */
+  readonly export?: string;
+}
+
+export interface InvokeOptions<A extends readonly unknown[] = unknown[], U = Readonly<Record<string, unknown>>> {
+  /** Arguments after `ctx`; cloned into the runspace. */
+  readonly args?: A;
+  /** Values the script block reads as `ctx.using`: evaluated once here, cloned; functions are refused. */
+  readonly using?: U;
+  /** Cancels the call: queued, it never starts; running, `ctx.signal` fires. */
+  readonly signal?: AbortSignal;
+  /** Milliseconds from this call until it is cancelled with a `TimeoutError`. */
+  readonly timeout?: number;
+  /** Objects moved, not copied, to the runspace (ArrayBuffers, MessagePorts). */
+  readonly transfer?: readonly TransferListItem[];
+  /**
+   * File that relative `import()` in the script block resolves against.
+   * Default: the file that called `invoke`.
+   */
+  readonly baseUrl?: string | URL;
+  /** Receives the call's stream records (warning, verbose, ...); without it they go to the pool's `record` event. */
+  readonly onRecord?: (record: StreamRecord) => void;
+}
+
+const moduleCosts = new Map<string, CostEstimate>();
+
+export function buildTaskSpec(target: Function | ModuleFunction, options: InvokeOptions<readonly unknown[], unknown>): TaskSpec {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
+  const args = options.args ?? [];
+  if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
+  const using = options.using as Readonly<Record<string, unknown>> | undefined;
+  if (using !== undefined && (using === null || typeof using !== 'object' || Array.isArray(using))) {
+    throw new InvalidArgumentError('using', 'expected an object of named values');
+  }
+  assertNoFunctionsInUsing(using);
+  assertTimeMs('timeout', options.timeout);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError('signal', 'expected an AbortSignal');
+  }
+  if (options.onRecord !== undefined && typeof options.onRecord !== 'function') {
+    throw new InvalidArgumentError('onRecord', 'expected a function');
+  }
+  let fn: FunctionRef;
+  let definition;
+  let cost: CostEstimate;
+  if (typeof target === 'function') {
+    const base = options.baseUrl === undefined ? undefined : String(options.baseUrl instanceof URL ? options.baseUrl.href : options.baseUrl);
+    const script = scriptFor(target, base);
+    fn = { kind: 'script', id: script.id };
+    definition = script.definition;
+    cost = script.cost;
+  } else if (target !== null && typeof target === 'object' && 'module' in target) {
+    const exportName = target.export ?? 'default';
+    if (typeof exportName !== 'string') throw new InvalidArgumentError('export', 'expected an export name');
+    const module = moduleSpecifier(target.module, callerFileUrl, 'module');
+    fn = { kind: 'module', module, export: exportName };
+    const key = `${module}#${exportName}`;
+    cost = moduleCosts.get(key) ?? new CostEstimate();
+    moduleCosts.set(key, cost);
+  } else {
+    throw new InvalidArgumentError('target', 'expected a function (ctx, ...args) => ... or { module, export }');
+  }
+  return { fn, definition, args, using, transfer: options.transfer, cost, onRecord: options.onRecord };
+}
+
+const variableCost = new CostEstimate();
+
+export function variableSpec(fn: FunctionRef): TaskSpec {
+  return { fn, definition: undefined, args: [], using: undefined, transfer: undefined, cost: variableCost, onRecord: undefined };
+}

@@ -1,0 +1,130 @@
+/**
+ * The pool's options, their defaults, and their validation. Invalid options
+ * throw {@link InvalidArgumentError} before anything is started.
+ *
+ * @module
+ */
+
+import { availableParallelism } from 'node:os';
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ResourceLimits } from 'node:worker_threads';
+import { InvalidArgumentError, UsingFunctionError } from '../errors.js';
+import { findUncloneable } from '../protocol/clone-check.js';
+import type { RunspaceContext } from '../runspace/context.js';
+
+/** A script run once in every runspace as it opens (PowerShell's startup scripts). */
+export type StartupScript = (ctx: RunspaceContext) => unknown;
+
+/** What every runspace of a pool starts with (PowerShell's `InitialSessionState`). */
+export interface InitialSessionState {
+  /** Variables cloned into every runspace's session. */
+  readonly variables?: Readonly<Record<string, unknown>>;
+  /**
+   * Modules imported into every runspace, in order: URLs, absolute paths, or
+   * bare package names. Their namespaces are `ctx.modules`.
+   */
+  readonly modules?: readonly (string | URL)[];
+  /** Script blocks run in every runspace after its modules, with a context of their own. */
+  readonly startup?: readonly StartupScript[];
+  /**
+   * When true, a module or startup script that fails makes the runspace fail to
+   * open (and `open()` reject, the pool Broken). When false (the default, as in
+   * PowerShell), the failure is reported through the `runspaceOpenError` event
+   * and the runspace serves anyway.
+   */
+  readonly throwOnOpenError?: boolean;
+}
+
+export interface RunspacePoolOptions {
+  /** Runspaces kept even when idle. Default 1. */
+  readonly minRunspaces?: number;
+  /** Runspaces the pool grows to under load. Default `os.availableParallelism()`. */
+  readonly maxRunspaces?: number;
+  /** Milliseconds an idle runspace above `minRunspaces` lives before it is closed. Default 30 000. */
+  readonly idleTimeout?: number;
+  readonly initialSessionState?: InitialSessionState;
+  /** V8 heap limits of each runspace's thread. */
+  readonly resourceLimits?: ResourceLimits;
+  /**
+   * Milliseconds a cancelled call may keep running after its signal fired
+   * before its runspace is recycled. Default 1000.
+   */
+  readonly cancelGracePeriod?: number;
+}
+
+export interface NormalizedPoolOptions {
+  minRunspaces: number;
+  maxRunspaces: number;
+  readonly idleTimeout: number;
+  readonly variables: Readonly<Record<string, unknown>>;
+  readonly modules: readonly string[];
+  readonly startup: readonly StartupScript[];
+  readonly throwOnOpenError: boolean;
+  readonly resourceLimits: ResourceLimits | undefined;
+  readonly cancelGracePeriod: number;
+}
+
+export function isValidCount(value: unknown, min: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min;
+}
+
+export function assertTimeMs(name: string, value: unknown): asserts value is number | undefined {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new InvalidArgumentError(name, `expected a number of milliseconds >= 0, got ${String(value)}`);
+  }
+}
+
+/** Module specifiers as a runspace can import them: URLs and absolute paths become file URLs. */
+export function moduleSpecifier(module: string | URL, base: () => string | null, name: string): string {
+  if (module instanceof URL) return module.href;
+  if (typeof module !== 'string' || module.length === 0) {
+    throw new InvalidArgumentError(name, `expected a module URL, path or package name, got ${String(module)}`);
+  }
+  if (module.startsWith('./') || module.startsWith('../')) {
+    const baseUrl = base();
+    if (baseUrl === null) throw new InvalidArgumentError(name, `relative module '${module}' needs a base: pass new URL('${module}', import.meta.url)`);
+    return new URL(module, baseUrl).href;
+  }
+  if (isAbsolute(module)) return pathToFileURL(module).href;
+  return module;
+}
+
+export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: string | null): NormalizedPoolOptions {
+  const maxRunspaces = options.maxRunspaces ?? availableParallelism();
+  const minRunspaces = options.minRunspaces ?? Math.min(1, maxRunspaces);
+  if (!isValidCount(maxRunspaces, 1)) {
+    throw new InvalidArgumentError('maxRunspaces', `expected an integer >= 1, got ${String(maxRunspaces)}`);
+  }
+  if (!isValidCount(minRunspaces, 0)) {
+    throw new InvalidArgumentError('minRunspaces', `expected an integer >= 0, got ${String(minRunspaces)}`);
+  }
+  if (minRunspaces > maxRunspaces) {
+    throw new InvalidArgumentError('minRunspaces', `minRunspaces (${minRunspaces}) cannot exceed maxRunspaces (${maxRunspaces})`);
+  }
+  assertTimeMs('idleTimeout', options.idleTimeout);
+  assertTimeMs('cancelGracePeriod', options.cancelGracePeriod);
+  const session = options.initialSessionState ?? {};
+  const variables = session.variables ?? {};
+  for (const [key, value] of Object.entries(variables)) {
+    if (typeof value === 'function') throw new UsingFunctionError(`initialSessionState.variables.${key}`);
+  }
+  const bad = findUncloneable(variables, 'initialSessionState.variables');
+  if (bad) throw bad;
+  const startup = session.startup ?? [];
+  for (const [i, script] of startup.entries()) {
+    if (typeof script !== 'function') throw new InvalidArgumentError(`initialSessionState.startup[${i}]`, 'expected a function (ctx) => ...');
+  }
+  return {
+    minRunspaces,
+    maxRunspaces,
+    idleTimeout: options.idleTimeout ?? 30_000,
+    variables,
+    modules: (session.modules ?? []).map((m, i) => moduleSpecifier(m, () => callerFile, `initialSessionState.modules[${i}]`)),
+    startup,
+    throwOnOpenError: session.throwOnOpenError ?? false,
+    resourceLimits: options.resourceLimits,
+    cancelGracePeriod: options.cancelGracePeriod ?? 1000,
+  };
+}

@@ -1,0 +1,263 @@
+/**
+ * The pool's side of one runspace: its worker thread, the tasks sent to it
+ * and not yet answered (in send order), and the bookkeeping to tell, when the
+ * worker dies, exactly which of those tasks had started (lost) and which had
+ * not (safe to run elsewhere).
+ *
+ * @module
+ */
+
+import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
+import { findUncloneable } from '../protocol/clone-check.js';
+import { deserializeError } from '../protocol/error-codec.js';
+import {
+  CONTROL_SLOTS,
+  ControlSlot,
+  type CancelKind,
+  type FromRunspace,
+  type RunspaceBoot,
+  type ScriptDefinition,
+  type WireResult,
+  type WireTask,
+} from '../protocol/messages.js';
+import { decodeRecord, type StreamRecord } from '../protocol/stream-records.js';
+import { Fifo } from './fifo.js';
+import type { Task } from './task.js';
+
+const WORKER_URL = new URL('../runspace/worker.js', import.meta.url);
+
+export interface ExitInfo {
+  readonly exitCode: number;
+  readonly reason: string;
+  readonly error: unknown;
+  /** True when the pool ended the runspace on purpose (trim, close, recycle). */
+  readonly intended: boolean;
+  /** True when it stopped before it finished opening. */
+  readonly duringOpen: boolean;
+}
+
+export interface HostEvents {
+  ready(host: RunspaceHost, openErrors: readonly unknown[]): void;
+  taskDone(host: RunspaceHost, task: Task, result: WireResult): void;
+  /** After a batch of results: capacity was freed. */
+  progressed(host: RunspaceHost): void;
+  record(host: RunspaceHost, task: Task | undefined, record: StreamRecord): void;
+  /** `lost`: tasks that had started (their outcome is unknown); `unstarted`: never began. */
+  exited(host: RunspaceHost, info: ExitInfo, lost: Task[], unstarted: Task[]): void;
+}
+
+export interface HostOptions {
+  readonly variables: Readonly<Record<string, unknown>>;
+  readonly modules: readonly string[];
+  readonly startup: readonly ScriptDefinition[];
+  readonly resourceLimits: ResourceLimits | undefined;
+}
+
+export type HostStatus = 'opening' | 'open' | 'exited';
+
+export class RunspaceHost {
+  readonly id: number;
+  readonly control: Int32Array;
+  readonly inFlight = new Fifo<Task>();
+  /** Settles when the worker has exited. */
+  readonly exited: Promise<void>;
+  /** Settles true once the runspace is ready, false if it stopped before. */
+  readonly opened: Promise<boolean>;
+  #settleOpened!: (ready: boolean) => void;
+  status: HostStatus = 'opening';
+  /** Owned by a `Runspace` handle: the pool schedules nothing else here. */
+  acquired = false;
+  /** Estimated nanoseconds of work sent and not yet answered. */
+  pendingNs = 0;
+  /** Timer that trims this runspace when it stays idle. */
+  idleTimer: NodeJS.Timeout | undefined;
+  readonly #worker: Worker;
+  readonly #events: HostEvents;
+  readonly #knownScripts = new Set<number>();
+  #nextSeq = 1;
+  #error: unknown;
+  #intendedReason: string | undefined;
+  #referenced = true;
+
+  constructor(options: HostOptions, events: HostEvents) {
+    this.#events = events;
+    const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+    this.control = new Int32Array(control);
+    const boot: RunspaceBoot = { control, variables: options.variables, modules: options.modules, startup: options.startup };
+    this.#worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: options.resourceLimits });
+    // Captured now: `threadId` reads -1 once the worker has exited.
+    this.id = this.#worker.threadId;
+    this.opened = new Promise((resolve) => {
+      this.#settleOpened = resolve;
+    });
+    this.#worker.on('message', this.#onMessage);
+    this.#worker.on('error', (error) => {
+      this.#error = error;
+    });
+    this.exited = new Promise((resolve) => {
+      this.#worker.once('exit', (exitCode) => {
+        this.#onExit(exitCode);
+        resolve();
+      });
+    });
+  }
+
+  /** Sends tasks in one message. Tasks that cannot be cloned are rejected alone. */
+  dispatch(tasks: readonly Task[]): void {
+    if (tasks.length === 1) {
+      this.#send(tasks[0]!);
+      return;
+    }
+    const firstSeq = this.#nextSeq;
+    const wires: WireTask[] = [];
+    let transfer: TransferListItem[] | undefined;
+    for (const task of tasks) {
+      wires.push(this.#stage(task));
+      if (task.spec.transfer) (transfer ??= []).push(...task.spec.transfer);
+    }
+    try {
+      this.#worker.postMessage({ type: 'run', tasks: wires }, transfer as never);
+    } catch {
+      // Nothing was sent: undo, then send one by one so only the bad task fails.
+      for (let i = 0; i < tasks.length; i++) this.#unstage(this.inFlight.pop()!);
+      this.#nextSeq = firstSeq;
+      for (const task of tasks) this.#send(task);
+      return;
+    }
+    for (const task of tasks) this.#markScriptKnown(task);
+    this.#setReferenced(true);
+  }
+
+  /** Asks the running or waiting task to stop: shared flag first, then a message. */
+  cancel(task: Task, kind: CancelKind): void {
+    if (this.status === 'exited' || task.host !== this) return;
+    Atomics.store(this.control, ControlSlot.CancelRequested, task.seq);
+    this.#worker.postMessage({ type: 'cancel', seq: task.seq, kind });
+  }
+
+  /** True when the runspace has begun (or finished) running `task`. */
+  hasStarted(task: Task): boolean {
+    return Atomics.load(this.control, ControlSlot.Started) >= task.seq;
+  }
+
+  /** Ends the worker now; in-flight work is reported through `exited` with `reason`. */
+  terminate(reason: string): Promise<void> {
+    this.#intendedReason ??= reason;
+    void this.#worker.terminate();
+    return this.exited;
+  }
+
+  #send(task: Task): void {
+    const wire = this.#stage(task);
+    try {
+      this.#worker.postMessage({ type: 'run', tasks: [wire] }, task.spec.transfer as never);
+    } catch (error) {
+      this.inFlight.pop();
+      this.#unstage(task);
+      this.#nextSeq--;
+      task.reject(
+        findUncloneable(task.spec.using, 'using') ??
+          findUncloneable(task.spec.args, 'args') ??
+          (task.spec.fn.kind === 'setVariable' ? findUncloneable(task.spec.fn.value, `variable '${task.spec.fn.name}'`) : undefined) ??
+          error,
+      );
+      return;
+    }
+    this.#markScriptKnown(task);
+    this.#setReferenced(true);
+  }
+
+  #stage(task: Task): WireTask {
+    task.host = this;
+    task.seq = this.#nextSeq++;
+    task.state = 'dispatched';
+    task.dispatchedAt = performance.now();
+    this.pendingNs += task.spec.cost.ns;
+    this.inFlight.push(task);
+    const { fn, definition } = task.spec;
+    const ref = fn.kind === 'script' && definition !== undefined && !this.#knownScripts.has(fn.id)
+      ? { ...fn, definition }
+      : fn;
+    return { seq: task.seq, fn: ref, args: task.spec.args, using: task.spec.using };
+  }
+
+  #unstage(task: Task): void {
+    task.host = undefined;
+    task.seq = 0;
+    task.state = 'queued';
+    this.pendingNs -= task.spec.cost.ns;
+  }
+
+  #markScriptKnown(task: Task): void {
+    if (task.spec.fn.kind === 'script') this.#knownScripts.add(task.spec.fn.id);
+  }
+
+  #setReferenced(referenced: boolean): void {
+    if (this.#referenced === referenced || this.status === 'exited') return;
+    this.#referenced = referenced;
+    if (referenced) this.#worker.ref();
+    else this.#worker.unref();
+  }
+
+  #onMessage = (message: FromRunspace): void => {
+    switch (message.type) {
+      case 'results': {
+        for (const result of message.results) {
+          const task = this.inFlight.shift()!;
+          this.pendingNs -= task.spec.cost.ns;
+          this.#events.taskDone(this, task, result);
+        }
+        // An idle runspace must not keep the process alive; a busy one must.
+        if (this.inFlight.length === 0) {
+          this.pendingNs = 0;
+          this.#setReferenced(false);
+        }
+        this.#events.progressed(this);
+        return;
+      }
+      case 'record': {
+        let owner: Task | undefined;
+        for (const task of this.inFlight) {
+          if (task.seq === message.seq) {
+            owner = task;
+            break;
+          }
+        }
+        this.#events.record(this, owner, decodeRecord(message.record));
+        return;
+      }
+      case 'ready':
+        this.status = 'open';
+        this.#setReferenced(this.inFlight.length > 0);
+        this.#settleOpened(true);
+        this.#events.ready(this, message.openErrors.map(deserializeError));
+        return;
+    }
+  };
+
+  #onExit(exitCode: number): void {
+    const duringOpen = this.status === 'opening';
+    this.status = 'exited';
+    this.#settleOpened(false);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const started = Atomics.load(this.control, ControlSlot.Started);
+    const lost: Task[] = [];
+    const unstarted: Task[] = [];
+    for (const task of this.inFlight.drain()) (task.seq <= started ? lost : unstarted).push(task);
+    this.pendingNs = 0;
+    this.#events.exited(this, {
+      exitCode,
+      error: this.#error,
+      intended: this.#intendedReason !== undefined,
+      duringOpen,
+      reason: this.#intendedReason ?? describeExit(this.#error, exitCode),
+    }, lost, unstarted);
+  }
+}
+
+function describeExit(error: unknown, exitCode: number): string {
+  if ((error as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') return 'out of memory';
+  if (error instanceof Error) return `uncaught exception: ${error.message}`;
+  if (error !== undefined) return `uncaught exception: ${String(error)}`;
+  return 'process.exit() was called';
+}

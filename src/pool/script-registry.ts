@@ -1,0 +1,94 @@
+/**
+ * Script blocks as the pool knows them: each distinct source gets an id once,
+ * and a runspace is sent the source of an id the first time only, then just
+ * the id. Inline arrows (`pool.invoke((ctx) => ..., ...)` in a loop) are new
+ * function objects with one source, so entries are keyed by source, with a
+ * WeakMap from function object in front to skip re-reading the source.
+ *
+ * @module
+ */
+
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ScriptBlockError } from '../errors.js';
+import type { ScriptDefinition } from '../protocol/messages.js';
+import { CostEstimate } from './batching.js';
+
+export interface ScriptInfo {
+  readonly id: number;
+  readonly definition: ScriptDefinition;
+  readonly cost: CostEstimate;
+}
+
+interface Entry {
+  readonly source: string;
+  readonly usesImport: boolean;
+  /** One id per base URL the function was invoked with. */
+  readonly byBase: Map<string | null, ScriptInfo>;
+}
+
+const USES_IMPORT = /(?<![.\w$])(?:import|__vi_ssr_dynamic_import__)\s*\(/;
+const LIBRARY_DIR = fileURLToPath(new URL('../', import.meta.url));
+
+let nextId = 1;
+const byFunction = new WeakMap<Function, Entry>();
+const bySource = new Map<string, Entry>();
+
+function readSource(fn: Function): string {
+  const source = Function.prototype.toString.call(fn);
+  if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
+    throw new ScriptBlockError(
+      `${fn.name || 'The function'} is native or bound, so it has no source to run in a runspace. Pass an arrow or function expression that takes (ctx, ...args).`,
+    );
+  }
+  if (/^class[\s{]/.test(source)) {
+    throw new ScriptBlockError('A class is not a script block. Pass a function that takes (ctx, ...args).');
+  }
+  return source;
+}
+
+/**
+ * The script block for `fn`. `baseUrl` (explicit, or the file that called the
+ * pool) matters only when the source uses `import()`, so it is looked up only then.
+ */
+export function scriptFor(fn: Function, explicitBase: string | undefined): ScriptInfo {
+  let entry = byFunction.get(fn);
+  if (entry === undefined) {
+    const source = readSource(fn);
+    entry = bySource.get(source);
+    if (entry === undefined) {
+      entry = { source, usesImport: USES_IMPORT.test(source), byBase: new Map() };
+      bySource.set(source, entry);
+    }
+    byFunction.set(fn, entry);
+  }
+  const base = entry.usesImport ? (explicitBase ?? callerFileUrl()) : null;
+  let info = entry.byBase.get(base);
+  if (info === undefined) {
+    const id = nextId++;
+    info = { id, definition: { id, source: entry.source, base }, cost: new CostEstimate() };
+    entry.byBase.set(base, info);
+  }
+  return info;
+}
+
+/** URL of the first file on the stack outside this library: the user's code that called us. */
+export function callerFileUrl(): string | null {
+  const original = Error.prepareStackTrace;
+  const limit = Error.stackTraceLimit;
+  try {
+    Error.stackTraceLimit = 30;
+    Error.prepareStackTrace = (_error, frames) => frames;
+    const frames = new Error().stack as unknown as NodeJS.CallSite[];
+    for (const frame of frames) {
+      const file = frame.getFileName();
+      if (!file || file.startsWith('node:')) continue;
+      const path = file.startsWith('file:') ? fileURLToPath(file) : file;
+      if (path.startsWith(LIBRARY_DIR)) continue;
+      return file.startsWith('file:') ? file : pathToFileURL(path).href;
+    }
+    return null;
+  } finally {
+    Error.prepareStackTrace = original;
+    Error.stackTraceLimit = limit;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Everything that crosses the boundary between the pool (main side) and a
+ * runspace (worker side). Read this file alone to know all a runspace can be
+ * asked to do, and all it can say back.
+ *
+ * Main → runspace: `run` (a batch of tasks), `cancel` (one task).
+ * Runspace → main: `ready` (open finished), `results` (a batch of outcomes,
+ * always in the order the tasks were sent), `record` (a stream record written
+ * by a running task).
+ *
+ * Besides messages, each runspace shares a small `Int32Array` control block
+ * with the pool (see {@link ControlSlot}); it carries what must be visible
+ * without a message: which task the runspace last started (so a death can be
+ * attributed exactly) and which task was asked to cancel (so a synchronous
+ * loop can poll it without yielding to the event loop).
+ *
+ * @module
+ */
+
+import type { SerializedError } from './error-codec.js';
+import type { WireRecord } from './stream-records.js';
+
+/** Slots of the shared control block, one `Int32Array` per runspace. */
+export const enum ControlSlot {
+  /** Written by the runspace: sequence number of the task it last started. */
+  Started = 0,
+  /** Written by the pool: sequence number of the task asked to cancel. */
+  CancelRequested = 1,
+}
+export const CONTROL_SLOTS = 2;
+
+/** A script block the runspace has not seen yet: its source and where it came from. */
+export interface ScriptDefinition {
+  readonly id: number;
+  readonly source: string;
+  /** URL of the file relative `import()` resolves against, when known. */
+  readonly base: string | null;
+}
+
+/** What a task runs. */
+export type FunctionRef =
+  | { readonly kind: 'script'; readonly id: number; readonly definition?: ScriptDefinition }
+  | { readonly kind: 'module'; readonly module: string; readonly export: string }
+  | { readonly kind: 'getVariable'; readonly name: string }
+  | { readonly kind: 'setVariable'; readonly name: string; readonly value: unknown };
+
+export interface WireTask {
+  /** Per-runspace sequence number, increasing in send order. */
+  readonly seq: number;
+  readonly fn: FunctionRef;
+  readonly args: readonly unknown[];
+  readonly using: Readonly<Record<string, unknown>> | undefined;
+}
+
+export type CancelKind = 'abort' | 'timeout';
+
+export type ToRunspace =
+  | { readonly type: 'run'; readonly tasks: readonly WireTask[] }
+  | { readonly type: 'cancel'; readonly seq: number; readonly kind: CancelKind };
+
+export type WireResult =
+  | { readonly seq: number; readonly ok: true; readonly value: unknown; readonly runNs: number }
+  | { readonly seq: number; readonly ok: false; readonly error: SerializedError; readonly runNs: number; readonly cancelled?: boolean };
+
+export type FromRunspace =
+  | { readonly type: 'ready'; readonly openErrors: readonly SerializedError[] }
+  | { readonly type: 'results'; readonly results: readonly WireResult[] }
+  | { readonly type: 'record'; readonly seq: number; readonly record: WireRecord };
+
+/** What a runspace is given when it starts (its `workerData`). */
+export interface RunspaceBoot {
+  readonly control: SharedArrayBuffer;
+  readonly variables: Readonly<Record<string, unknown>>;
+  readonly modules: readonly string[];
+  readonly startup: readonly ScriptDefinition[];
+}

@@ -1,0 +1,46 @@
+/**
+ * A runspace's session state: the variables that persist between calls in one
+ * runspace, like `$script:` variables in a PowerShell runspace. It is never
+ * shared: each runspace has its own, and values live in that thread only, so
+ * they may be anything (functions, class instances, open handles).
+ */
+export interface SessionState {
+  /** The value of a variable, or undefined when it is not set. */
+  get<T = unknown>(name: string): T | undefined;
+  /** Sets a variable; returns the session for chaining. */
+  set(name: string, value: unknown): this;
+  has(name: string): boolean;
+  /** Removes a variable; true when it existed. */
+  delete(name: string): boolean;
+  /** Names of all variables, in the order they were first set. */
+  keys(): string[];
+}
+
+export class MapSessionState implements SessionState {
+  readonly #variables = new Map<string, unknown>();
+
+  constructor(initial?: Readonly<Record<string, unknown>>) {
+    if (initial) for (const [name, value] of Object.entries(initial)) this.#variables.set(name, value);
+  }
+
+  get<T = unknown>(name: string): T | undefined {
+    return this.#variables.get(name) as T | undefined;
+  }
+
+  set(name: string, value: unknown): this {
+    this.#variables.set(name, value);
+    return this;
+  }
+
+  has(name: string): boolean {
+    return this.#variables.has(name);
+  }
+
+  delete(name: string): boolean {
+    return this.#variables.delete(name);
+  }
+
+  keys(): string[] {
+    return [...this.#variables.keys()];
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The loop inside a runspace: runs the tasks the pool sends, one at a time, in
+ * the order they were sent, and reports results in that same order.
+ *
+ * One at a time is the runspace model: a runspace's session is never touched
+ * by two calls at once. Results of quick tasks are buffered and posted
+ * together (a message costs far more than a tiny task), but never held past
+ * about a millisecond, never past the moment a task awaits, and always flushed
+ * before a stream record, so records arrive before the result they precede.
+ *
+ * @module
+ */
+
+import { performance } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+import { ModuleExportError } from '../errors.js';
+import { findUncloneable } from '../protocol/clone-check.js';
+import { serializeError } from '../protocol/error-codec.js';
+import { ControlSlot, type FromRunspace, type FunctionRef, type ToRunspace, type WireResult, type WireTask } from '../protocol/messages.js';
+import type { WireRecord } from '../protocol/stream-records.js';
+import { TaskContext, type ContextHost } from './context.js';
+import { compileScript, type CompiledScript } from './script-block.js';
+import type { SessionState } from './session-state.js';
+
+const FLUSH_INTERVAL_MS = 1;
+const EMPTY_USING: Readonly<Record<string, unknown>> = Object.freeze({});
+
+type Importer = (specifier: string) => Promise<unknown>;
+
+interface PendingTask {
+  readonly wire: WireTask;
+  cancelKind?: 'abort' | 'timeout';
+}
+
+export class TaskLoop implements ContextHost {
+  readonly #port: MessagePort;
+  readonly #import: Importer;
+  readonly #scripts = new Map<number, CompiledScript>();
+  readonly #moduleFunctions = new Map<string, CompiledScript>();
+  #queue: (PendingTask | undefined)[] = [];
+  #head = 0;
+  #running = false;
+  #results: WireResult[] = [];
+  #current: TaskContext | undefined;
+
+  constructor(
+    port: MessagePort,
+    importFromWorker: Importer,
+    readonly runspaceId: number,
+    readonly session: SessionState,
+    readonly modules: readonly Record<string, unknown>[],
+    readonly control: Int32Array,
+  ) {
+    this.#port = port;
+    this.#import = importFromWorker;
+  }
+
+  receive = (message: ToRunspace): void => {
+    if (message.type === 'run') {
+      for (const wire of message.tasks) this.#queue.push({ wire });
+      if (!this.#running) void this.#drain();
+      return;
+    }
+    if (this.#current?.seq === message.seq) {
+      this.#current.cancel(message.kind);
+      return;
+    }
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const task = this.#queue[i];
+      if (task?.wire.seq === message.seq) task.cancelKind = message.kind;
+    }
+  };
+
+  /** Compiles a startup script and runs it with a context of its own. */
+  async runStartup(compiled: CompiledScript): Promise<void> {
+    await compiled(new TaskContext(0, EMPTY_USING, this));
+  }
+
+  compile = (definition: Parameters<typeof compileScript>[0]): CompiledScript => compileScript(definition, this.#import);
+
+  postRecord(seq: number, record: WireRecord): void {
+    this.#flush();
+    this.#post({ type: 'record', seq, record });
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    let flushAt = performance.now() + FLUSH_INTERVAL_MS;
+    while (this.#head < this.#queue.length) {
+      const task = this.#queue[this.#head]!;
+      this.#queue[this.#head++] = undefined;
+      const { seq } = task.wire;
+      Atomics.store(this.control, ControlSlot.Started, seq);
+      const started = performance.now();
+      if (task.cancelKind !== undefined) {
+        this.#results.push({ seq, ok: false, error: serializeError(new Error('cancelled before it started')), runNs: 0, cancelled: true });
+        continue;
+      }
+      const context = new TaskContext(seq, task.wire.using ?? EMPTY_USING, this);
+      this.#current = context;
+      try {
+        let value = this.#call(task.wire, context);
+        if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
+          this.#flush();
+          value = await value;
+        }
+        this.#results.push({ seq, ok: true, value, runNs: Math.round((performance.now() - started) * 1e6) });
+      } catch (error) {
+        this.#results.push({ seq, ok: false, error: serializeError(error), runNs: Math.round((performance.now() - started) * 1e6), cancelled: context.cancelled });
+      }
+      this.#current = undefined;
+      const now = performance.now();
+      if (now >= flushAt) {
+        this.#flush();
+        flushAt = now + FLUSH_INTERVAL_MS;
+      }
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#running = false;
+    this.#flush();
+  }
+
+  #call(wire: WireTask, context: TaskContext): unknown {
+    const fn = this.#resolve(wire.fn);
+    if (typeof fn === 'function') return fn(context, ...wire.args);
+    return fn.then((loaded) => loaded(context, ...wire.args));
+  }
+
+  #resolve(ref: FunctionRef): CompiledScript | Promise<CompiledScript> {
+    switch (ref.kind) {
+      case 'script': {
+        let compiled = this.#scripts.get(ref.id);
+        if (compiled === undefined) {
+          if (ref.definition === undefined) throw new Error(`runspace has no script block ${ref.id} (internal error)`);
+          compiled = this.compile(ref.definition);
+          this.#scripts.set(ref.id, compiled);
+        }
+        return compiled;
+      }
+      case 'module': {
+        const key = `${ref.module}#${ref.export}`;
+        return this.#moduleFunctions.get(key) ?? this.#loadModuleFunction(ref.module, ref.export, key);
+      }
+      case 'getVariable':
+        return () => this.session.get(ref.name);
+      case 'setVariable':
+        return () => {
+          this.session.set(ref.name, ref.value);
+        };
+    }
+  }
+
+  async #loadModuleFunction(module: string, exportName: string, key: string): Promise<CompiledScript> {
+    let namespace: Record<string, unknown>;
+    try {
+      namespace = (await this.#import(module)) as Record<string, unknown>;
+    } catch (error) {
+      throw new ModuleExportError(module, exportName, `Could not import ${module}: ${(error as Error).message}`, { cause: error });
+    }
+    const fn = namespace[exportName];
+    if (typeof fn !== 'function') {
+      throw new ModuleExportError(
+        module,
+        exportName,
+        `${module} has no exported function '${exportName}' (found ${fn === undefined ? 'nothing' : typeof fn}). Exported names: ${Object.keys(namespace).join(', ') || 'none'}.`,
+      );
+    }
+    this.#moduleFunctions.set(key, fn as CompiledScript);
+    return fn as CompiledScript;
+  }
+
+  #flush(): void {
+    if (this.#results.length === 0) return;
+    const results = this.#results;
+    this.#results = [];
+    try {
+      this.#post({ type: 'results', results });
+    } catch {
+      // One result could not be cloned: send them one by one so only it fails.
+      for (const result of results) {
+        try {
+          this.#post({ type: 'results', results: [result] });
+        } catch (error) {
+          const found = result.ok ? findUncloneable(result.value, 'the result') : undefined;
+          this.#post({ type: 'results', results: [{ seq: result.seq, ok: false, error: serializeError(found ?? error), runNs: result.runNs }] });
+        }
+      }
+    }
+  }
+
+  #post(message: FromRunspace): void {
+    this.#port.postMessage(message);
+  }
+}

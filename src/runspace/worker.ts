@@ -1,0 +1,46 @@
+/**
+ * Entry point of a runspace's worker thread: builds the initial session state
+ * (variables, modules, startup scripts), tells the pool it is ready, then
+ * serves tasks until the pool terminates it.
+ *
+ * @module
+ */
+
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { serializeError, type SerializedError } from '../protocol/error-codec.js';
+import type { RunspaceBoot } from '../protocol/messages.js';
+import { MapSessionState } from './session-state.js';
+import { TaskLoop } from './task-loop.js';
+
+if (parentPort === null) throw new Error('runspaces/runspace/worker.js must run as a worker thread');
+const port = parentPort;
+const boot = workerData as RunspaceBoot;
+
+// Specifiers that are not relative resolve from here: 'runspaces' is this
+// package itself (self-reference through its exports map), and other bare
+// names find the user's node_modules above it.
+const importFromWorker = (specifier: string): Promise<unknown> => import(specifier);
+
+const openErrors: SerializedError[] = [];
+const modules: Record<string, unknown>[] = [];
+for (const specifier of boot.modules) {
+  try {
+    modules.push((await import(specifier)) as Record<string, unknown>);
+  } catch (error) {
+    openErrors.push(serializeError(error));
+    modules.push({});
+  }
+}
+
+const loop = new TaskLoop(port, importFromWorker, threadId, new MapSessionState(boot.variables), modules, new Int32Array(boot.control));
+
+for (const definition of boot.startup) {
+  try {
+    await loop.runStartup(loop.compile(definition));
+  } catch (error) {
+    openErrors.push(serializeError(error));
+  }
+}
+
+port.on('message', loop.receive);
+port.postMessage({ type: 'ready', openErrors });
