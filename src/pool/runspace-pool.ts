@@ -144,7 +144,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
 
   /** Opens `minRunspaces` runspaces. Idempotent while opening or opened. */
   open(): Promise<void> {
-    if (this.#openPromise) return this.#openPromise;
+    if (this.#openPromise && (this.#state === 'Opening' || this.#state === 'Opened')) return this.#openPromise;
     if (this.#state !== 'BeforeOpen') {
       return Promise.reject(new InvalidPoolStateError(this.#state, 'BeforeOpen', 'open the pool'));
     }

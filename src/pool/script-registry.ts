@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ScriptBlockError } from '../errors.js';
 import type { ScriptDefinition } from '../protocol/messages.js';
 import { CostEstimate } from './batching.js';
+import { definingFileUrl } from './function-location.js';
 
 export interface ScriptInfo {
   readonly id: number;
@@ -22,11 +23,13 @@ export interface ScriptInfo {
 interface Entry {
   readonly source: string;
   readonly usesImport: boolean;
+  /** The file that defined the function, looked up on first need. */
+  definedIn?: string | null;
   /** One id per base URL the function was invoked with. */
   readonly byBase: Map<string | null, ScriptInfo>;
 }
 
-const USES_IMPORT = /(?<![.\w$])(?:import|__vi_ssr_dynamic_import__)\s*\(/;
+const USES_IMPORT = /(?<![.\w$])(?:import|__vite?_ssr_dynamic_import__)\s*\(/;
 const LIBRARY_DIR = fileURLToPath(new URL('../', import.meta.url));
 
 let nextId = 1;
@@ -47,8 +50,9 @@ function readSource(fn: Function): string {
 }
 
 /**
- * The script block for `fn`. `baseUrl` (explicit, or the file that called the
- * pool) matters only when the source uses `import()`, so it is looked up only then.
+ * The script block for `fn`. Its base URL (explicit, else the file that
+ * defined it, else the file that called the pool) matters only when the
+ * source uses `import()`, so it is looked up only then.
  */
 export function scriptFor(fn: Function, explicitBase: string | undefined): ScriptInfo {
   let entry = byFunction.get(fn);
@@ -61,7 +65,14 @@ export function scriptFor(fn: Function, explicitBase: string | undefined): Scrip
     }
     byFunction.set(fn, entry);
   }
-  const base = entry.usesImport ? (explicitBase ?? callerFileUrl()) : null;
+  let base: string | null = null;
+  if (entry.usesImport) {
+    if (explicitBase !== undefined) base = explicitBase;
+    else {
+      if (entry.definedIn === undefined) entry.definedIn = definingFileUrl(fn);
+      base = entry.definedIn ?? callerFileUrl();
+    }
+  }
   let info = entry.byBase.get(base);
   if (info === undefined) {
     const id = nextId++;

@@ -10,6 +10,8 @@
  * @module
  */
 
+import * as libraryErrors from '../errors.js';
+
 export type SerializedError =
   | {
       readonly kind: 'error';
@@ -33,6 +35,18 @@ const BUILT_IN: Readonly<Record<string, ErrorConstructor>> = {
   EvalError,
   URIError,
 };
+
+/**
+ * This library's own errors, thrown inside a runspace (a missing module
+ * export, a bad relative import), come back as instances of their class with
+ * their fields. They are rebuilt without calling their constructors, whose
+ * signatures differ, by copying the encoded fields onto the prototype.
+ */
+const LIBRARY: Readonly<Record<string, { prototype: Error }>> = Object.fromEntries(
+  Object.values(libraryErrors)
+    .filter((value): value is typeof libraryErrors.RunspacesError => typeof value === 'function' && value.prototype instanceof Error)
+    .map((ctor) => [ctor.name, ctor]),
+);
 
 const RESERVED = new Set(['name', 'message', 'stack', 'code', 'cause', 'errors']);
 const MAX_DEPTH = 8;
@@ -69,7 +83,11 @@ export function deserializeError(encoded: SerializedError): unknown {
   const cause = encoded.cause === undefined ? undefined : deserializeError(encoded.cause);
   const options = encoded.cause === undefined ? undefined : { cause };
   let error: Error;
-  if (encoded.errors !== undefined) {
+  if (Object.hasOwn(LIBRARY, encoded.name)) {
+    error = Object.create(LIBRARY[encoded.name]!.prototype) as Error;
+    Object.defineProperty(error, 'message', { value: encoded.message, writable: true, configurable: true });
+    if (options) Object.defineProperty(error, 'cause', { value: cause, writable: true, configurable: true });
+  } else if (encoded.errors !== undefined) {
     error = new AggregateError(encoded.errors.map(deserializeError), encoded.message, options);
   } else {
     const Ctor = Object.hasOwn(BUILT_IN, encoded.name) ? BUILT_IN[encoded.name]! : Error;

@@ -10,6 +10,9 @@
  * @module
  */
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { RelativeImportError, ScriptBlockError } from '../errors.js';
 import type { ScriptDefinition } from '../protocol/messages.js';
 
@@ -18,9 +21,12 @@ export type CompiledScript = (...args: unknown[]) => unknown;
 
 // `import(` not preceded by `.` or an identifier character: a call, not a method named import.
 const DYNAMIC_IMPORT = /(?<![.\w$])import\s*\(/g;
-// Vitest (and Vite SSR) rewrite `import()` in test files to this helper before we see the source.
-const VITE_DYNAMIC_IMPORT = /(?<![.\w$])__vi_ssr_dynamic_import__\s*\(/g;
+// Vite SSR (and so Vitest) rewrites `import()` in the files it serves to a
+// helper, and specifiers to ids relative to its root (`'/src/x.js'`). Script
+// blocks defined in a Vitest test arrive like that; they are served too.
+const VITE_DYNAMIC_IMPORT = /(?<![.\w$])__vite?_ssr_dynamic_import__\s*\(/g;
 const IMPORTER_NAME = '__runspaces_import__';
+const VITE_IMPORTER_NAME = '__runspaces_vite_import__';
 
 const isRelative = (specifier: string): boolean =>
   specifier.startsWith('./') || specifier.startsWith('../') || specifier === '.' || specifier === '..';
@@ -42,23 +48,35 @@ export function makeImporter(base: string | null, importFromWorker: Importer): I
       if ((error as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
       throw new RelativeImportError(
         specifier,
-        `import('${specifier}') in a script block resolved to ${url} (relative to ${base}, the file that invoked it), which does not exist. If the function was defined in another file, pass { baseUrl: import.meta.url } from that file.`,
+        `import('${specifier}') in a script block resolved to ${url} (relative to ${base}, where the script block was defined), which does not exist. Fix the path, or pass { baseUrl } to invoke() to choose the file it resolves against.`,
         { cause: error },
       );
     }
   };
 }
 
+/** Vite ids are root-relative paths; the root is the working directory Vitest runs in. */
+function makeViteImporter(importer: Importer): Importer {
+  return (specifier: string) => {
+    specifier = String(specifier);
+    if (specifier.startsWith('/') && !existsSync(specifier)) {
+      return importer(pathToFileURL(join(process.cwd(), specifier)).href);
+    }
+    return importer(specifier);
+  };
+}
+
 export function compileScript(definition: ScriptDefinition, importFromWorker: Importer): CompiledScript {
-  const source = definition.source.replace(DYNAMIC_IMPORT, `${IMPORTER_NAME}(`).replace(VITE_DYNAMIC_IMPORT, `${IMPORTER_NAME}(`);
+  const source = definition.source.replace(DYNAMIC_IMPORT, `${IMPORTER_NAME}(`).replace(VITE_DYNAMIC_IMPORT, `${VITE_IMPORTER_NAME}(`);
   const importer = makeImporter(definition.base, importFromWorker);
+  const viteImporter = makeViteImporter(importer);
   let compiled: unknown;
   try {
-    compiled = new Function(IMPORTER_NAME, `return (${source}\n);`)(importer);
+    compiled = new Function(IMPORTER_NAME, VITE_IMPORTER_NAME, `return (${source}\n);`)(importer, viteImporter);
   } catch (expressionError) {
     // Method shorthand (`run(ctx) { ... }`) is not an expression on its own.
     try {
-      compiled = new Function(IMPORTER_NAME, `return Object.values({ ${source}\n })[0];`)(importer);
+      compiled = new Function(IMPORTER_NAME, VITE_IMPORTER_NAME, `return Object.values({ ${source}\n })[0];`)(importer, viteImporter);
     } catch {
       throw new ScriptBlockError(
         `The script block's source could not be compiled in the runspace: ${(expressionError as Error).message}. Script blocks must be self-contained function expressions.`,

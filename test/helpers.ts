@@ -1,0 +1,49 @@
+import type { RunspaceContext } from 'runspaces';
+
+/**
+ * Shared-memory gates for tests: a runspace blocks on a gate until the test
+ * opens it, and reports that it started, so tests wait on real events instead
+ * of sleeping.
+ */
+export class Gate {
+  readonly buffer = new SharedArrayBuffer(8);
+  readonly #cells = new Int32Array(this.buffer);
+
+  /** Lets every runspace blocked on this gate continue. */
+  open(): void {
+    Atomics.store(this.#cells, 0, 1);
+    Atomics.notify(this.#cells, 0);
+  }
+
+  /** How many calls have reached the gate. */
+  get arrived(): number {
+    return Atomics.load(this.#cells, 1);
+  }
+
+  /** Resolves once `count` calls have reached the gate. */
+  async arrivals(count: number): Promise<void> {
+    for (;;) {
+      const seen = Atomics.load(this.#cells, 1);
+      if (seen >= count) return;
+      const result = Atomics.waitAsync(this.#cells, 1, seen, 5_000);
+      if (result.async) await result.value;
+    }
+  }
+}
+
+/**
+ * A script block that reports its arrival at the gate, then blocks its
+ * runspace until the gate opens. Pass the gate as `using: { gate: gate.buffer }`.
+ */
+export const blockOnGate = (ctx: RunspaceContext<{ gate: SharedArrayBuffer }>): number => {
+  const cells = new Int32Array(ctx.using.gate);
+  Atomics.add(cells, 1, 1);
+  Atomics.notify(cells, 1);
+  Atomics.wait(cells, 0, 0);
+  return ctx.runspaceId;
+};
+
+/** Resolves with the first emission of `event`. */
+export function once<T>(emitter: { once(event: string, listener: (value: T) => void): unknown }, event: string): Promise<T> {
+  return new Promise((resolve) => emitter.once(event, resolve));
+}
