@@ -207,7 +207,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       // The common quiet case: a free runspace and nobody ahead in line.
       this.#leaveIdle(host);
       this.#stats.recordWait(0);
-      host.dispatch([task]);
+      this.#dispatch(host, [task]);
     } else {
       this.#enqueue(task);
       this.#pump();
@@ -518,7 +518,13 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       budgetNs += head.spec.cost.ns;
       this.#stats.recordWait(now - head.enqueuedAt);
     }
-    host.dispatch(batch);
+    this.#dispatch(host, batch);
+  }
+
+  /** Sends work; a runspace whose every task failed to send is free again at once. */
+  #dispatch(host: RunspaceHost, tasks: Task[]): void {
+    host.dispatch(tasks);
+    if (host.inFlight.length === 0 && !host.acquired) this.#becomeIdle(host);
   }
 
   #grow(): void {

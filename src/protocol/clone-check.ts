@@ -30,6 +30,7 @@ export function findUncloneable(root: unknown, rootPath: string): UncloneableVal
         ? new UsingFunctionError(path)
         : new UncloneableValueError(path, 'functions cannot be copied between threads');
     }
+    if (typeof value === 'symbol') return new UncloneableValueError(path, 'symbols cannot be copied between threads');
     if (value === null || typeof value !== 'object' || seen.has(value)) return undefined;
     seen.add(value);
     try {
