@@ -51,6 +51,14 @@ export interface RunspacePoolOptions {
    * before its runspace is recycled. Default 1000.
    */
   readonly cancelGracePeriod?: number;
+  /**
+   * Microseconds a runspace keeps polling for its next call after its work
+   * runs out, before its thread sleeps. Waking a sleeping thread costs tens of
+   * microseconds per call; this saves it for callers that await calls one
+   * after another, at the price of at most this much CPU per idle transition.
+   * Default 100; 0 disables.
+   */
+  readonly spinBeforeSleep?: number;
 }
 
 export interface NormalizedPoolOptions {
@@ -63,6 +71,7 @@ export interface NormalizedPoolOptions {
   readonly throwOnOpenError: boolean;
   readonly resourceLimits: ResourceLimits | undefined;
   readonly cancelGracePeriod: number;
+  readonly spinBeforeSleep: number;
 }
 
 export function isValidCount(value: unknown, min: number): value is number {
@@ -72,7 +81,7 @@ export function isValidCount(value: unknown, min: number): value is number {
 export function assertTimeMs(name: string, value: unknown): asserts value is number | undefined {
   if (value === undefined) return;
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new InvalidArgumentError(name, `expected a number of milliseconds >= 0, got ${String(value)}`);
+    throw new InvalidArgumentError(name, `expected a non-negative number, got ${String(value)}`);
   }
 }
 
@@ -105,6 +114,7 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: s
   }
   assertTimeMs('idleTimeout', options.idleTimeout);
   assertTimeMs('cancelGracePeriod', options.cancelGracePeriod);
+  assertTimeMs('spinBeforeSleep', options.spinBeforeSleep);
   const session = options.initialSessionState ?? {};
   const variables = session.variables ?? {};
   for (const [key, value] of Object.entries(variables)) {
@@ -126,5 +136,6 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: s
     throwOnOpenError: session.throwOnOpenError ?? false,
     resourceLimits: options.resourceLimits,
     cancelGracePeriod: options.cancelGracePeriod ?? 1000,
+    spinBeforeSleep: options.spinBeforeSleep ?? 100,
   };
 }

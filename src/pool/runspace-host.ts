@@ -51,6 +51,7 @@ export interface HostOptions {
   readonly modules: readonly string[];
   readonly startup: readonly ScriptDefinition[];
   readonly resourceLimits: ResourceLimits | undefined;
+  readonly spinBeforeSleepUs: number;
 }
 
 export type HostStatus = 'opening' | 'open' | 'exited';
@@ -83,7 +84,9 @@ export class RunspaceHost {
     this.#events = events;
     const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     this.control = new Int32Array(control);
-    const boot: RunspaceBoot = { control, variables: options.variables, modules: options.modules, startup: options.startup };
+    const boot: RunspaceBoot = {
+      control, variables: options.variables, modules: options.modules, startup: options.startup, spinBeforeSleepUs: options.spinBeforeSleepUs,
+    };
     this.#worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: options.resourceLimits });
     // Captured now: `threadId` reads -1 once the worker has exited.
     this.id = this.#worker.threadId;
@@ -138,6 +141,11 @@ export class RunspaceHost {
   /** True when the runspace has begun (or finished) running `task`. */
   hasStarted(task: Task): boolean {
     return Atomics.load(this.control, ControlSlot.Started) >= task.seq;
+  }
+
+  /** True once the pool decided to end this runspace (it may not have exited yet). */
+  get retiring(): boolean {
+    return this.#intendedReason !== undefined;
   }
 
   /** Ends the worker now; in-flight work is reported through `exited` with `reason`. */

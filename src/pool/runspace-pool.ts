@@ -291,7 +291,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       else if (host.inFlight.length > 0) busy++;
     }
     return {
-      runspaces: this.#hosts.size,
+      runspaces: this.#live(),
       idle: this.#idle.length,
       busy,
       acquired,
@@ -527,16 +527,23 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     if (host.inFlight.length === 0 && !host.acquired) this.#becomeIdle(host);
   }
 
+  /** Runspaces not already on their way out: what counts against min and max. */
+  #live(): number {
+    let live = 0;
+    for (const host of this.#hosts) if (!host.retiring) live++;
+    return live;
+  }
+
   #grow(): void {
     let wanted = this.#waitingCount - this.#opening;
-    while (wanted > 0 && this.#hosts.size < this.#options.maxRunspaces) {
+    while (wanted > 0 && this.#live() < this.#options.maxRunspaces) {
       this.#spawn();
       wanted--;
     }
   }
 
   #ensureMinimum(): void {
-    while (this.#hosts.size < this.#options.minRunspaces) this.#spawn();
+    while (this.#live() < this.#options.minRunspaces) this.#spawn();
   }
 
   #spawn(): RunspaceHost {
@@ -546,6 +553,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
         modules: this.#options.modules,
         startup: this.#startup,
         resourceLimits: this.#options.resourceLimits,
+        spinBeforeSleepUs: this.#options.spinBeforeSleep,
       },
       this.#hostEvents,
     );
@@ -577,7 +585,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       this.#checkDrained();
       return;
     }
-    if (this.#hosts.size > this.#options.maxRunspaces) {
+    if (this.#live() > this.#options.maxRunspaces) {
       void host.terminate('trimmed: above maxRunspaces');
       return;
     }
@@ -596,10 +604,10 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   #armIdleTimer(host: RunspaceHost): void {
     if (host.idleTimer) clearTimeout(host.idleTimer);
     host.idleTimer = undefined;
-    if (this.#hosts.size <= this.#options.minRunspaces || !Number.isFinite(this.#options.idleTimeout)) return;
+    if (this.#live() <= this.#options.minRunspaces || !Number.isFinite(this.#options.idleTimeout)) return;
     host.idleTimer = setTimeout(() => {
       host.idleTimer = undefined;
-      if (this.#hosts.size > this.#options.minRunspaces && this.#idle.remove(host)) {
+      if (this.#live() > this.#options.minRunspaces && this.#idle.remove(host)) {
         void host.terminate('trimmed: idle past idleTimeout');
       }
     }, this.#options.idleTimeout);
@@ -607,7 +615,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   }
 
   #trimExcessIdle(): void {
-    while (this.#hosts.size > this.#options.maxRunspaces && this.#idle.length > 0) {
+    while (this.#live() > this.#options.maxRunspaces && this.#idle.length > 0) {
       const host = this.#idle.pop()!;
       this.#leaveIdle(host);
       void host.terminate('trimmed: above maxRunspaces');

@@ -73,4 +73,6 @@ export interface RunspaceBoot {
   readonly variables: Readonly<Record<string, unknown>>;
   readonly modules: readonly string[];
   readonly startup: readonly ScriptDefinition[];
+  /** Microseconds a runspace polls for more work before it sleeps. */
+  readonly spinBeforeSleepUs: number;
 }

@@ -32,7 +32,7 @@ for (const specifier of boot.modules) {
   }
 }
 
-const loop = new TaskLoop(port, importFromWorker, threadId, new MapSessionState(boot.variables), modules, new Int32Array(boot.control));
+const loop = new TaskLoop(port, importFromWorker, threadId, new MapSessionState(boot.variables), modules, new Int32Array(boot.control), boot.spinBeforeSleepUs / 1000);
 
 for (const definition of boot.startup) {
   try {

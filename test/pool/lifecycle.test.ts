@@ -206,6 +206,8 @@ describe('invalid options', () => {
     [{ maxRunspaces: 2.5 }, 'maxRunspaces'],
     [{ minRunspaces: -1 }, 'minRunspaces'],
     [{ idleTimeout: -5 }, 'idleTimeout'],
+    [{ spinBeforeSleep: -1 }, 'spinBeforeSleep'],
+    [{ cancelGracePeriod: Number.NaN }, 'cancelGracePeriod'],
     [{ initialSessionState: { variables: { f: () => 1 } } }, 'initialSessionState.variables.f'],
   ])('%o is refused with a typed error naming %s, before anything starts', (options, name) => {
     let caught: unknown;

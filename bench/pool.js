@@ -1,0 +1,130 @@
+/**
+ * Pool benchmark: runspaces against piscina, tinypool, workerpool and
+ * poolifier, in one run, on the same tiny task with 2 threads.
+ *
+ *   burst      N tasks fired at once, tasks/s (higher is better)
+ *   roundTrip  one awaited task at a time, µs per task (lower is better)
+ *   startup    create a 2-thread pool and finish a first task, ms (lower is better)
+ *   memory     RSS added per worker, MiB, with 4 workers started (lower is better)
+ *
+ * Every measurement runs in a fresh child process; libraries alternate order
+ * across repeats; medians of the repeats are reported with ratios to runspaces.
+ *
+ *   node bench/pool.js [--repeats 5] [--json file]
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { adapters, available } from './peers.js';
+import { fmt, machine, median } from './stats.js';
+
+const THREADS = 2;
+const BURST_TASKS = 50_000;
+const ROUND_TRIPS = 3_000;
+
+async function measure(library, metric) {
+  const adapter = adapters[library];
+  if (metric === 'startup') {
+    const start = performance.now();
+    const pool = await adapter(THREADS);
+    await pool.run(1);
+    const ms = performance.now() - start;
+    await pool.close();
+    return ms;
+  }
+  if (metric === 'memory') {
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    const pool = await adapter(4);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => pool.run(i)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    global.gc?.();
+    const perWorker = (process.memoryUsage().rss - before) / 4 / 2 ** 20;
+    await pool.close();
+    return perWorker;
+  }
+  const pool = await adapter(THREADS);
+  await Promise.all(Array.from({ length: 2_000 }, (_, i) => pool.run(i))); // warm up
+  let value;
+  if (metric === 'burst') {
+    const start = performance.now();
+    const results = await Promise.all(Array.from({ length: BURST_TASKS }, (_, i) => pool.run(i)));
+    value = BURST_TASKS / ((performance.now() - start) / 1000);
+    if (results[BURST_TASKS - 1] !== BURST_TASKS) throw new Error(`${library}: wrong result`);
+  } else {
+    for (let i = 0; i < 200; i++) await pool.run(i);
+    const start = performance.now();
+    for (let i = 0; i < ROUND_TRIPS; i++) await pool.run(i);
+    value = ((performance.now() - start) / ROUND_TRIPS) * 1000;
+  }
+  await pool.close();
+  return value;
+}
+
+export const METRICS = {
+  burst: { unit: 'tasks/s', better: 'higher' },
+  roundTrip: { unit: 'µs/task', better: 'lower' },
+  startup: { unit: 'ms', better: 'lower' },
+  memory: { unit: 'MiB/worker', better: 'lower' },
+};
+
+export async function runPoolBenchmark({ repeats = 5, log = console.log } = {}) {
+  const libraries = [];
+  for (const name of Object.keys(adapters)) {
+    if (await available(name)) libraries.push(name);
+    else log(`note: ${name} is not installed; skipped`);
+  }
+  const samples = {};
+  for (let r = 0; r < repeats; r++) {
+    const order = r % 2 === 0 ? libraries : [...libraries].reverse();
+    for (const metric of Object.keys(METRICS)) {
+      for (const library of order) {
+        const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', library, metric], { encoding: 'utf8' });
+        ((samples[metric] ??= {})[library] ??= []).push(Number(out.trim().split('\n').pop()));
+      }
+    }
+    log(`  pool benchmark: repeat ${r + 1}/${repeats} done`);
+  }
+  const results = {};
+  for (const [metric, { unit, better }] of Object.entries(METRICS)) {
+    const ours = median(samples[metric].runspaces);
+    results[metric] = { unit, better, libraries: {} };
+    for (const library of libraries) {
+      const value = median(samples[metric][library]);
+      // Ratio > 1 always means runspaces is better by that factor.
+      const advantage = better === 'higher' ? ours / value : value / ours;
+      results[metric].libraries[library] = { median: value, runs: samples[metric][library], advantage };
+    }
+  }
+  return { machine: machine(), threads: THREADS, burstTasks: BURST_TASKS, roundTrips: ROUND_TRIPS, repeats, results };
+}
+
+export function poolTable(report) {
+  const libraries = Object.keys(report.results.burst.libraries);
+  const lines = [
+    `| metric | ${libraries.join(' | ')} |`,
+    `|---|${libraries.map(() => '---:').join('|')}|`,
+  ];
+  for (const [metric, { unit, better, libraries: values }] of Object.entries(report.results)) {
+    const cells = libraries.map((l) => {
+      const { median: m, advantage } = values[l];
+      return l === 'runspaces' ? `**${fmt(m)}**` : `${fmt(m)} (${advantage.toFixed(2)}×)`;
+    });
+    lines.push(`| ${metric} (${unit}, ${better} is better) | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+if (process.argv[2] === '--child') {
+  const value = await measure(process.argv[3], process.argv[4]);
+  console.log(value);
+  process.exit(0);
+} else if (import.meta.url === `file://${process.argv[1]}`) {
+  const repeatsFlag = process.argv.indexOf('--repeats');
+  const jsonFlag = process.argv.indexOf('--json');
+  const report = await runPoolBenchmark({ repeats: repeatsFlag > 0 ? Number(process.argv[repeatsFlag + 1]) : 5 });
+  console.log(`\nPool benchmark on ${report.machine}; ${report.threads} threads; medians of ${report.repeats} runs.`);
+  console.log('In parentheses: how many times better runspaces is (above 1 = runspaces ahead).\n');
+  console.log(poolTable(report));
+  if (jsonFlag > 0) writeFileSync(process.argv[jsonFlag + 1], JSON.stringify(report, null, 2));
+}

@@ -1,0 +1,14 @@
+/** Small helpers shared by the benchmark scripts: medians, ratios, the machine line. */
+import { availableParallelism, cpus } from 'node:os';
+
+export const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+export const machine = () =>
+  `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`;
+
+export const fmt = (value, digits = 1) =>
+  value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(digits);

@@ -1,0 +1,2 @@
+const workerpool = require('workerpool');
+workerpool.worker({ increment: (x) => x + 1 });

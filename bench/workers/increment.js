@@ -1,0 +1,4 @@
+// The tiny task every pool runs in the pool benchmark (piscina, tinypool).
+export default function increment(x) {
+  return x + 1;
+}
