@@ -1,0 +1,30 @@
+/**
+ * `npm run bench`: every benchmark of the project, one concern per script,
+ * each comparing against its peers in the same run. Prints markdown ready for
+ * docs/benchmarks.md and writes the raw numbers to .bench-results/.
+ *
+ *   npm run bench -- [--repeats 5]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { poolTable, runPoolBenchmark } from './pool.js';
+
+const repeatsFlag = process.argv.indexOf('--repeats');
+const repeats = repeatsFlag > 0 ? Number(process.argv[repeatsFlag + 1]) : 5;
+
+const pool = await runPoolBenchmark({ repeats });
+const { burst, roundTrip, startup, memory } = pool.results;
+const ratio = (metric) => metric.libraries.piscina?.advantage;
+
+console.log(`\n## Pool (bench/pool.js)\n`);
+console.log(`${pool.machine}; ${pool.threads} threads; ${pool.burstTasks.toLocaleString('en-US')}-task bursts; medians of ${pool.repeats} runs, each in a fresh process.`);
+console.log('In parentheses: how many times better runspaces is than that peer (above 1 = runspaces ahead).\n');
+console.log(poolTable(pool));
+console.log('\nTargets of the pool issue, against piscina in this run:');
+const check = (label, value, target, fmt) => console.log(`- ${label}: ${fmt(value)} (target ${target}) ${value === undefined ? '?' : ''}`);
+check('burst throughput', ratio(burst), '>= 3x piscina', (v) => `${v?.toFixed(2)}x piscina`);
+check('awaited round trip', roundTrip.libraries.runspaces.median / roundTrip.libraries.piscina?.median, '<= 0.8x piscina', (v) => `${v?.toFixed(2)}x piscina's time`);
+check('startup of a 2-runspace pool', startup.libraries.runspaces.median / startup.libraries.piscina?.median, '<= 1x piscina', (v) => `${v?.toFixed(2)}x piscina's time`);
+check('memory per runspace', memory.libraries.runspaces.median / memory.libraries.piscina?.median, '<= 1x piscina', (v) => `${v?.toFixed(2)}x piscina's`);
+
+mkdirSync('.bench-results', { recursive: true });
+writeFileSync('.bench-results/pool.json', JSON.stringify(pool, null, 2));

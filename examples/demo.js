@@ -1,0 +1,85 @@
+// The runspaces demo: `npm start`.
+import { RunspacePool, RunspaceBrokenError } from 'runspaces';
+
+const line = (text = '') => console.log(text);
+const bar = (done, total, width = 30) => {
+  const filled = Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round((done / total) * 100)).padStart(3)}%`;
+};
+
+const pool = await RunspacePool.open({
+  minRunspaces: 1,
+  maxRunspaces: 2,
+  initialSessionState: {
+    variables: { region: 'eu-west' },
+    startup: [(ctx) => ctx.session.set('openedAt', Date.now())],
+  },
+});
+try {
+line(`Pool ${pool.state} with ${pool.stats().runspaces} runspace(s), up to ${pool.getMaxRunspaces()}.`);
+
+// 1. A script block with using values and arguments. No closure crosses.
+const area = await pool.invoke((ctx, r) => ctx.using.pi * r * r, { args: [2], using: { pi: Math.PI } });
+line(`1. Script block: area of r=2 is ${area.toFixed(3)}`);
+
+// 2. Streams: progress and warnings reach the caller while the work runs.
+const total = 40;
+await pool.invoke((ctx, steps) => {
+  for (let i = 1; i <= steps; i++) {
+    const until = Date.now() + 10;
+    while (Date.now() < until);
+    ctx.writeProgress({ activity: 'Crunching', percentComplete: (i / steps) * 100 });
+  }
+  ctx.writeWarning('crunching done; the numbers were made up');
+}, {
+  args: [total],
+  onRecord: (record) => {
+    if (record.stream === 'progress') {
+      const pct = record.progress.percentComplete;
+      // Redraw in place on a terminal; in a log, print only the finished bar.
+      if (process.stdout.isTTY) process.stdout.write(`\r2. Progress ${bar(pct, 100)}`);
+      else if (pct >= 100) line(`2. Progress ${bar(pct, 100)}`);
+    }
+    if (record.stream === 'warning') line(`${process.stdout.isTTY ? '\n' : ''}   WARNING (runspace ${record.runspaceId}): ${record.message}`);
+  },
+});
+
+// 3. A runspace of your own: its session persists between calls.
+const rs = await pool.acquire();
+try {
+  await rs.invoke((ctx) => ctx.session.set('visits', 0));
+  for (let i = 0; i < 3; i++) await rs.invoke((ctx) => ctx.session.set('visits', ctx.session.get('visits') + 1));
+  line(`3. Acquired runspace ${rs.id}: visits=${await rs.getVariable('visits')}, region=${await rs.getVariable('region')}`);
+} finally {
+  rs.release(); // in TypeScript or Node 24+: `await using rs = await pool.acquire()`
+}
+
+// 4. A real module's function, in parallel over both runspaces.
+const tasks = new URL('./tasks.js', import.meta.url);
+const started = performance.now();
+const digests = await Promise.all(['alpha', 'beta', 'gamma', 'delta'].map((word) =>
+  pool.invoke({ module: tasks, export: 'stretch' }, { args: [word] })));
+line(`4. Module function on ${pool.stats().runspaces} runspaces: ${digests.join(' ')} in ${Math.round(performance.now() - started)} ms`);
+
+// 5. Faults: errors cross with their class and cause; a dying runspace is replaced.
+const error = await pool.invoke(() => { throw new RangeError('out of range', { cause: new Error('row 7') }); }).catch((e) => e);
+line(`5. ${error.constructor.name}: ${error.message} (cause: ${error.cause.message})`);
+const broken = await pool.invoke(() => process.exit(3)).catch((e) => e);
+line(`   ${broken instanceof RunspaceBrokenError ? 'RunspaceBrokenError' : 'unexpected'}: exit code ${broken.exitCode}; pool still answers: ${await pool.invoke(() => 'yes')}`);
+
+// 6. Cancellation reaches the running function through ctx.signal.
+const timedOut = await pool.invoke((ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))), { timeout: 50 }).catch((e) => e);
+line(`6. ${timedOut.name}: ${timedOut.message}`);
+
+// 7. Many tiny calls: batched automatically.
+const n = 100_000;
+const burstStart = performance.now();
+await Promise.all(Array.from({ length: n }, (_, i) => pool.invoke((ctx, x) => x + 1, { args: [i] })));
+const seconds = (performance.now() - burstStart) / 1000;
+line(`7. ${n.toLocaleString('en-US')} tiny calls in ${Math.round(seconds * 1000)} ms (${Math.round(n / seconds).toLocaleString('en-US')}/s)`);
+
+const stats = pool.stats();
+line(`\nStats: ${stats.completed} completed, ${stats.failed} failed, run time p50 ${(stats.runTime.p50 * 1000).toFixed(1)} µs, p99 ${(stats.runTime.p99 * 1000).toFixed(1)} µs`);
+} finally {
+  await pool.close();
+}
