@@ -24,7 +24,9 @@ import { decodeRecord, type StreamRecord } from '../protocol/stream-records.js';
 import { Fifo } from './fifo.js';
 import type { Task } from './task.js';
 
-const WORKER_URL = new URL('../runspace/worker.js', import.meta.url);
+// One file, built from runspace/worker.ts by `npm run build`: Node's ESM loader
+// pays about a millisecond per module, and every runspace pays it at startup.
+const WORKER_URL = new URL('../runspace/worker.bundle.js', import.meta.url);
 
 export interface ExitInfo {
   readonly exitCode: number;

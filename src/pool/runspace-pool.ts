@@ -108,6 +108,8 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   /** Acquired runspaces whose handle was released while calls were still running. */
   readonly #releasing = new Set<RunspaceHost>();
   readonly #stats = new StatsRecorder();
+  /** Why a runspace died, for calls made later through its `Runspace` handle. */
+  readonly #brokenErrors = new WeakMap<RunspaceHost, Error>();
   #pumping = false;
   #destroying = false;
   #openPromise: Promise<void> | undefined;
@@ -435,8 +437,6 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     if (!task.settled) host.dispatch([task]);
     return task.promise;
   }
-
-  readonly #brokenErrors = new WeakMap<RunspaceHost, Error>();
 
   #enqueue(item: Waiting): void {
     this.#waiting.push(item);

@@ -20,7 +20,7 @@ describe('cancellation', () => {
     const call = rs.invoke(cooperative, { using: { gate: gate.buffer }, signal: controller.signal });
     await gate.arrivals(1);
     controller.abort(new Error('user gave up'));
-    const error = await call.catch((e: unknown) => e as OperationCancelledError);
+    const error = (await call.catch((e: unknown) => e)) as OperationCancelledError;
     expect(error).toBeInstanceOf(OperationCancelledError);
     expect(error).toMatchObject({ code: 'ERR_CANCELLED', runspaceRecycled: false });
     expect((error.reason as Error).message).toBe('user gave up');

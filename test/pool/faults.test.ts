@@ -5,9 +5,9 @@ describe('a runspace that dies', () => {
   test('an uncaught exception breaks only its work; the pool replaces it and keeps serving', async () => {
     await using pool = await RunspacePool.open({ minRunspaces: 1, maxRunspaces: 1 });
     const before = await pool.invoke((ctx) => ctx.runspaceId);
-    const error = await pool.invoke(() => new Promise(() => {
+    const error = (await pool.invoke(() => new Promise(() => {
       setTimeout(() => { throw new Error('thrown at top level'); });
-    })).catch((e: unknown) => e as RunspaceBrokenError);
+    })).catch((e: unknown) => e)) as RunspaceBrokenError;
     expect(error).toBeInstanceOf(RunspaceBrokenError);
     expect(error).toMatchObject({ code: 'ERR_RUNSPACE_BROKEN', runspaceId: before, exitCode: 1 });
     expect(error.reason).toContain('thrown at top level');
@@ -17,7 +17,7 @@ describe('a runspace that dies', () => {
 
   test('process.exit in a runspace reports its exit code', async () => {
     await using pool = await RunspacePool.open({ maxRunspaces: 1 });
-    const error = await pool.invoke(() => process.exit(7)).catch((e: unknown) => e as RunspaceBrokenError);
+    const error = (await pool.invoke(() => process.exit(7)).catch((e: unknown) => e)) as RunspaceBrokenError;
     expect(error).toMatchObject({ name: 'RunspaceBrokenError', exitCode: 7 });
     expect(await pool.invoke(() => 'serving')).toBe('serving');
   });
@@ -66,7 +66,7 @@ describe('a runspace that dies', () => {
 describe('values that cannot cross', () => {
   test('an uncloneable using value is named by its path', async () => {
     await using pool = await RunspacePool.open({ maxRunspaces: 1 });
-    const error = await pool.invoke(() => 1, { using: { config: { socket: new WeakMap() } } }).catch((e: unknown) => e as UncloneableValueError);
+    const error = (await pool.invoke(() => 1, { using: { config: { socket: new WeakMap() } } }).catch((e: unknown) => e)) as UncloneableValueError;
     expect(error).toBeInstanceOf(UncloneableValueError);
     expect(error.path).toBe('using.config.socket');
     expect(await pool.invoke(() => 'still serving')).toBe('still serving');
@@ -100,7 +100,7 @@ describe('values that cannot cross', () => {
     [{ signal: {} }, 'signal'],
   ])('invalid invoke option %o is an InvalidArgumentError naming %s', async (options, name) => {
     await using pool = await RunspacePool.open({ maxRunspaces: 1, minRunspaces: 0 });
-    const error = await pool.invoke(() => 1, options as never).catch((e: unknown) => e as InvalidArgumentError);
+    const error = (await pool.invoke(() => 1, options as never).catch((e: unknown) => e)) as InvalidArgumentError;
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error.argument).toBe(name);
     expect(pool.stats().runspaces).toBe(0);

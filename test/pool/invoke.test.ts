@@ -189,6 +189,7 @@ describe('imports inside script blocks', () => {
   });
 
   test('baseUrl overrides the file relative imports resolve against', async () => {
+    // @ts-expect-error -- resolved inside the runspace, against baseUrl
     const fn = async (_ctx: unknown, n: number) => (await import('./helper.js')).double(n);
     expect(await pool.invoke(fn, { args: [5], baseUrl: new URL('../fixtures/x.js', import.meta.url) })).toBe(10);
   });
