@@ -15,7 +15,7 @@ test('invoke infers argument, using and result types from the script block', asy
   void pool.invoke((ctx, a: number) => a, { args: ['not a number'] }).catch(() => undefined);
   // @ts-expect-error -- a module target needs a module
   void pool.invoke({ export: 'x' }).catch(() => undefined);
-  expectTypeOf(pool.acquire()).toEqualTypeOf<Promise<Runspace>>();
+  expectTypeOf(pool.acquire).returns.toEqualTypeOf<Promise<Runspace>>();
   expectTypeOf(pool.stats()).toEqualTypeOf<PoolStats>();
   await sum;
   await awaited;
