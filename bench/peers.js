@@ -11,8 +11,11 @@ const worker = (name) => new URL(`./workers/${name}`, import.meta.url);
 export const adapters = {
   async runspaces(threads) {
     const { RunspacePool } = await import('runspaces');
-    const pool = await RunspacePool.open({ minRunspaces: threads, maxRunspaces: threads });
-    return { run: (x) => pool.invoke((ctx, n) => n + 1, { args: [x] }), close: () => pool.close() };
+    // Like the peers' constructors: start opening, and let calls start on the
+    // first runspace that is ready (awaiting open() waits for all of them).
+    const pool = new RunspacePool({ minRunspaces: threads, maxRunspaces: threads });
+    const opened = pool.open();
+    return { run: (x) => pool.invoke((ctx, n) => n + 1, { args: [x] }), close: async () => { await opened; await pool.close(); } };
   },
   async piscina(threads) {
     const { Piscina } = await import('piscina');

@@ -43,6 +43,17 @@ export const blockOnGate = (ctx: RunspaceContext<{ gate: SharedArrayBuffer }>): 
   return ctx.runspaceId;
 };
 
+/**
+ * A script block that reports its arrival at the gate, then spins forever,
+ * ignoring every signal: only terminating its runspace stops it.
+ */
+export const spinAfterArrival = (ctx: RunspaceContext<{ gate: SharedArrayBuffer }>): never => {
+  const cells = new Int32Array(ctx.using.gate);
+  Atomics.add(cells, 1, 1);
+  Atomics.notify(cells, 1);
+  for (;;);
+};
+
 /** Resolves with the first emission of `event`. */
 export function once<T>(emitter: { once(event: string, listener: (value: T) => void): unknown }, event: string): Promise<T> {
   return new Promise((resolve) => emitter.once(event, resolve));

@@ -471,7 +471,8 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   // ---- scheduling ----------------------------------------------------------
 
   #pump(): void {
-    if (this.#pumping || this.#state !== 'Opened') return;
+    // While opening, runspaces that are ready already take work.
+    if (this.#pumping || (this.#state !== 'Opened' && this.#state !== 'Opening')) return;
     this.#pumping = true;
     try {
       for (let head = this.#peekWaiting(); head !== undefined; head = this.#peekWaiting()) {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { OperationCancelledError, RunspacePool, TimeoutError } from 'runspaces';
-import { blockOnGate, Gate } from '../helpers.js';
+import { blockOnGate, Gate, spinAfterArrival } from '../helpers.js';
 
 /** Reports that it started, then waits (asynchronously) for its signal. */
 const cooperative = (ctx: import('runspaces').RunspaceContext<{ gate: SharedArrayBuffer }>) => new Promise((_, reject) => {
@@ -53,12 +53,7 @@ describe('cancellation', () => {
     const id = await pool.invoke((ctx) => ctx.runspaceId);
     const gate = new Gate();
     const controller = new AbortController();
-    const call = pool.invoke((ctx) => {
-      const cells = new Int32Array(ctx.using.gate as SharedArrayBuffer);
-      Atomics.add(cells, 1, 1);
-      Atomics.notify(cells, 1);
-      for (;;);
-    }, { using: { gate: gate.buffer }, signal: controller.signal });
+    const call = pool.invoke(spinAfterArrival, { using: { gate: gate.buffer }, signal: controller.signal });
     await gate.arrivals(1);
     controller.abort();
     await expect(call).rejects.toMatchObject({ code: 'ERR_CANCELLED', runspaceRecycled: true });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { InvalidArgumentError, InvalidPoolStateError, PoolClosedError, RunspacePool, type PoolStateChange } from 'runspaces';
-import { blockOnGate, Gate, once } from '../helpers.js';
+import { blockOnGate, Gate, once, spinAfterArrival } from '../helpers.js';
 
 const whoAmI = (ctx: { runspaceId: number }) => ctx.runspaceId;
 
@@ -170,12 +170,7 @@ describe('closing', () => {
   test('destroy ends at once, even a runspace stuck in a loop, and rejects its work', async () => {
     const pool = await RunspacePool.open({ maxRunspaces: 2 });
     const gate = new Gate();
-    const stuck = pool.invoke((ctx) => {
-      const cells = new Int32Array(ctx.using.gate as SharedArrayBuffer);
-      Atomics.add(cells, 1, 1);
-      Atomics.notify(cells, 1);
-      for (;;);
-    }, { using: { gate: gate.buffer } });
+    const stuck = pool.invoke(spinAfterArrival, { using: { gate: gate.buffer } });
     await gate.arrivals(1);
     const queued = Promise.allSettled(Array.from({ length: 5 }, () => pool.invoke(() => 1)));
     const stuckOutcome = stuck.catch((error: unknown) => error);
@@ -237,5 +232,16 @@ test('once helper resolves with the first event', async () => {
   const change = once<PoolStateChange>(pool, 'stateChanged');
   await pool.open();
   expect((await change).state).toBe('Opening');
+  await pool.close();
+});
+
+test('work submitted while the pool is opening is queued and runs once a runspace is ready', async () => {
+  const pool = new RunspacePool({ minRunspaces: 2, maxRunspaces: 2 });
+  const opened = pool.open();
+  const first = pool.invoke((ctx) => ctx.runspaceId);
+  expect(pool.state).toBe('Opening');
+  expect(await first).toBeGreaterThan(0);
+  await opened;
+  expect(pool.state).toBe('Opened');
   await pool.close();
 });
