@@ -156,3 +156,68 @@ export class RunspaceReleasedError extends RunspacesError {
     );
   }
 }
+
+// ---- synchronization -------------------------------------------------------
+
+/**
+ * A lock was released by a thread (or async flow) that does not own it, as
+ * .NET's SynchronizationLockException: "Object synchronization method was
+ * called from an unsynchronized block of code".
+ */
+export class SynchronizationLockError extends RunspacesError {
+  constructor(message = 'This lock was released by code that does not hold it. Only the owner may release it, as many times as it acquired it.') {
+    super('ERR_SYNC_LOCK', message);
+  }
+}
+
+/**
+ * The previous owner of the mutex died while holding it. The caller now owns
+ * the mutex (it must release it), but what the mutex protected may be
+ * half-updated: check it before trusting it.
+ */
+export class AbandonedMutexError extends RunspacesError {
+  constructor(readonly mutex: unknown) {
+    super(
+      'ERR_ABANDONED_MUTEX',
+      'The mutex was abandoned: its previous owner ended without releasing it. You now own it; verify the state it protects, then release it.',
+    );
+  }
+}
+
+/** `release()` would raise a semaphore's count past its maximum. Nothing changed. */
+export class SemaphoreFullError extends RunspacesError {
+  constructor(readonly maximumCount: number, readonly releaseCount: number) {
+    super('ERR_SEMAPHORE_FULL', `Releasing ${releaseCount} would raise the semaphore past its maximum count of ${maximumCount}; nothing was released.`);
+  }
+}
+
+/** `openExisting` found no synchronization object of that name. */
+export class WaitHandleNotFoundError extends RunspacesError {
+  constructor(readonly handleName: string) {
+    super('ERR_WAIT_HANDLE_NOT_FOUND', `No synchronization object named '${handleName}' exists in this process; create it with open().`);
+  }
+}
+
+/** A name is already used by another kind of synchronization object. */
+export class WaitHandleKindError extends RunspacesError {
+  constructor(readonly handleName: string, readonly existingKind: string, readonly requestedKind: string) {
+    super('ERR_WAIT_HANDLE_KIND', `The name '${handleName}' already belongs to a ${existingKind}; it cannot be opened as a ${requestedKind}.`);
+  }
+}
+
+/** A blocking wait was called on the main thread, where it would freeze the event loop. */
+export class BlockingWaitError extends RunspacesError {
+  constructor(method: string, alternative: string) {
+    super(
+      'ERR_BLOCKING_WAIT',
+      `${method} blocks its thread, and on the main thread that would freeze the event loop. Use ${alternative} there; ${method} is for runspaces.`,
+    );
+  }
+}
+
+/** The process-wide table of named synchronization objects is full. */
+export class SyncArenaFullError extends RunspacesError {
+  constructor(readonly capacity: number) {
+    super('ERR_SYNC_ARENA_FULL', `All ${capacity} named synchronization objects of this process are in use; use unnamed objects passed as values instead.`);
+  }
+}

@@ -21,7 +21,17 @@ export type { LatencySummary, PoolStats } from './pool/pool-stats.js';
 export type { RunspaceContext } from './runspace/context.js';
 export type { SessionState } from './runspace/session-state.js';
 export type { ProgressInfo, StreamName, StreamRecord } from './protocol/stream-records.js';
+export { Mutex } from './sync/mutex.js';
+export type { LockInfo, MutexAcquireOptions, WithLockOptions } from './sync/mutex.js';
+export { Semaphore } from './sync/semaphore.js';
 export {
+  AbandonedMutexError,
+  BlockingWaitError,
+  SemaphoreFullError,
+  SynchronizationLockError,
+  SyncArenaFullError,
+  WaitHandleKindError,
+  WaitHandleNotFoundError,
   InvalidArgumentError,
   InvalidPoolStateError,
   ModuleExportError,

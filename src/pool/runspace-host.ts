@@ -20,7 +20,9 @@ import {
   type WireResult,
   type WireTask,
 } from '../protocol/messages.js';
+import { encodeArgs, encodeShared } from '../protocol/shared-objects.js';
 import { decodeRecord, type StreamRecord } from '../protocol/stream-records.js';
+import { syncArena } from '../sync/arena.js';
 import { Fifo } from './fifo.js';
 import type { Task } from './task.js';
 
@@ -87,7 +89,12 @@ export class RunspaceHost {
     const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     this.control = new Int32Array(control);
     const boot: RunspaceBoot = {
-      control, variables: options.variables, modules: options.modules, startup: options.startup, spinBeforeSleepUs: options.spinBeforeSleepUs,
+      control,
+      variables: options.variables,
+      modules: options.modules,
+      startup: options.startup,
+      spinBeforeSleepUs: options.spinBeforeSleepUs,
+      syncArena: syncArena(),
     };
     this.#worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: options.resourceLimits });
     // Captured now: `threadId` reads -1 once the worker has exited.
@@ -187,8 +194,9 @@ export class RunspaceHost {
     const { fn, definition } = task.spec;
     const ref = fn.kind === 'script' && definition !== undefined && !this.#knownScripts.has(fn.id)
       ? { ...fn, definition }
-      : fn;
-    return { seq: task.seq, fn: ref, args: task.spec.args, using: task.spec.using };
+      : fn.kind === 'setVariable' ? { ...fn, value: encodeShared(fn.value) } : fn;
+    const using = task.spec.using === undefined ? undefined : (encodeShared(task.spec.using) as Readonly<Record<string, unknown>>);
+    return { seq: task.seq, fn: ref, args: encodeArgs(task.spec.args), using };
   }
 
   #unstage(task: Task): void {

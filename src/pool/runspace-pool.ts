@@ -24,6 +24,8 @@ import {
   TimeoutError,
 } from '../errors.js';
 import { deserializeError } from '../protocol/error-codec.js';
+import { decodeShared } from '../protocol/shared-objects.js';
+import { recoverAbandoned } from '../sync/shared-cells.js';
 import type { CancelKind, WireResult } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import { AcquireRequest } from './acquire-request.js';
@@ -681,7 +683,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       task.reject(task.cancellationError(false));
     } else if (result.ok) {
       this.#stats.completed++;
-      task.resolve(result.value);
+      task.resolve(decodeShared(result.value));
     } else {
       this.#stats.failed++;
       task.reject(deserializeError(result.error));
@@ -689,6 +691,8 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   }
 
   #onExit(host: RunspaceHost, info: ExitInfo, lost: Task[], unstarted: Task[]): void {
+    // First of all: locks the dead runspace held pass to their waiters, flagged abandoned.
+    recoverAbandoned(host.id);
     this.#hosts.delete(host);
     this.#idle.remove(host);
     this.#releasing.delete(host);

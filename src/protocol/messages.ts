@@ -75,4 +75,6 @@ export interface RunspaceBoot {
   readonly startup: readonly ScriptDefinition[];
   /** Microseconds a runspace polls for more work before it sleeps. */
   readonly spinBeforeSleepUs: number;
+  /** The process's arena of named synchronization objects. */
+  readonly syncArena: SharedArrayBuffer;
 }

@@ -16,6 +16,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ModuleExportError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { serializeError } from '../protocol/error-codec.js';
+import { decodeArgs, decodeShared, encodeShared } from '../protocol/shared-objects.js';
 import { ControlSlot, type FromRunspace, type FunctionRef, type ToRunspace, type WireResult, type WireTask } from '../protocol/messages.js';
 import type { WireRecord } from '../protocol/stream-records.js';
 import { TaskContext, type ContextHost } from './context.js';
@@ -97,7 +98,8 @@ export class TaskLoop implements ContextHost {
         this.#results.push({ seq, ok: false, error: serializeError(new Error('cancelled before it started')), runNs: 0, cancelled: true });
         continue;
       }
-      const context = new TaskContext(seq, task.wire.using ?? EMPTY_USING, this);
+      const using = task.wire.using === undefined ? EMPTY_USING : (decodeShared(task.wire.using) as Readonly<Record<string, unknown>>);
+      const context = new TaskContext(seq, using, this);
       this.#current = context;
       try {
         let value = this.#call(task.wire, context);
@@ -105,7 +107,7 @@ export class TaskLoop implements ContextHost {
           this.#flush();
           value = await value;
         }
-        this.#results.push({ seq, ok: true, value, runNs: Math.round((performance.now() - started) * 1e6) });
+        this.#results.push({ seq, ok: true, value: encodeShared(value), runNs: Math.round((performance.now() - started) * 1e6) });
       } catch (error) {
         this.#results.push({ seq, ok: false, error: serializeError(error), runNs: Math.round((performance.now() - started) * 1e6), cancelled: context.cancelled });
       }
@@ -143,8 +145,9 @@ export class TaskLoop implements ContextHost {
 
   #call(wire: WireTask, context: TaskContext): unknown {
     const fn = this.#resolve(wire.fn);
-    if (typeof fn === 'function') return fn(context, ...wire.args);
-    return fn.then((loaded) => loaded(context, ...wire.args));
+    const args = decodeArgs(wire.args);
+    if (typeof fn === 'function') return fn(context, ...args);
+    return fn.then((loaded) => loaded(context, ...args));
   }
 
   #resolve(ref: FunctionRef): CompiledScript | Promise<CompiledScript> {
@@ -166,7 +169,7 @@ export class TaskLoop implements ContextHost {
         return () => this.session.get(ref.name);
       case 'setVariable':
         return () => {
-          this.session.set(ref.name, ref.value);
+          this.session.set(ref.name, decodeShared(ref.value));
         };
     }
   }

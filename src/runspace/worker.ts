@@ -9,12 +9,15 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { serializeError, type SerializedError } from '../protocol/error-codec.js';
 import type { RunspaceBoot } from '../protocol/messages.js';
+import { adoptSyncArena } from '../sync/arena.js';
 import { MapSessionState } from './session-state.js';
 import { TaskLoop } from './task-loop.js';
 
 if (parentPort === null) throw new Error('runspaces/runspace/worker.js must run as a worker thread');
 const port = parentPort;
 const boot = workerData as RunspaceBoot;
+// Before any user code: named locks must resolve in the pool's arena.
+adoptSyncArena(boot.syncArena);
 
 // Specifiers that are not relative resolve from here: 'runspaces' is this
 // package itself (self-reference through its exports map), and other bare

@@ -1,0 +1,215 @@
+/**
+ * Semaphore: .NET's `System.Threading.Semaphore` over shared memory.
+ *
+ * ## Slots
+ * STATE is the current count (0..MAXIMUM); WAITERS counts threads and async
+ * tasks waiting, so `release` skips `Atomics.notify` when nobody waits.
+ *
+ * ## Protocol
+ * Take: compare-exchange count → count - 1 while count > 0. Otherwise a
+ * waiter first increments WAITERS, then re-checks the count, then sleeps
+ * while the count is 0. Release: compare-exchange count → count + n (refused
+ * past MAXIMUM), then read WAITERS and notify n when it is non-zero. Because
+ * the waiter announces itself before its last check and the releaser reads
+ * WAITERS after publishing the count, a release is never missed: either the
+ * waiter sees the new count, or the releaser sees the waiter.
+ *
+ * ## Guarantees
+ * Not fair (a newcomer may take a permit before a woken waiter); not owned
+ * (any thread may release, as in .NET), so there is no abandonment. A timed
+ * out or aborted wait takes nothing and leaves no waiter behind.
+ *
+ * @module
+ */
+
+import {
+  InvalidArgumentError,
+  OperationCancelledError,
+  SemaphoreFullError,
+  WaitHandleKindError,
+  WaitHandleNotFoundError,
+} from '../errors.js';
+import { Kind, KIND_NAMES, lookupNamed, newCell, normalizeName, Slot, type Cell } from './arena.js';
+import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells.js';
+import { assertMayBlock, blockWhile, deadlineOf, waitWhile } from './waiting.js';
+import type { MutexAcquireOptions } from './mutex.js';
+
+let adopting: { cell: Cell; name: string | null } | undefined;
+
+function assertCounts(initialCount: unknown, maximumCount: unknown): asserts initialCount is number {
+  if (typeof maximumCount !== 'number' || !Number.isInteger(maximumCount) || maximumCount < 1 || maximumCount > 0x7fffffff) {
+    throw new InvalidArgumentError('maximumCount', `expected an integer from 1 to 2147483647, got ${String(maximumCount)}`);
+  }
+  if (typeof initialCount !== 'number' || !Number.isInteger(initialCount) || initialCount < 0) {
+    throw new InvalidArgumentError('initialCount', `expected an integer >= 0, got ${String(initialCount)}`);
+  }
+  if (initialCount > maximumCount) {
+    throw new InvalidArgumentError('initialCount', `initialCount (${initialCount}) cannot exceed maximumCount (${maximumCount})`);
+  }
+}
+
+function validTimeout(timeout: unknown): number | undefined {
+  if (timeout === undefined || timeout === Infinity || timeout === -1) return undefined;
+  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+    throw new InvalidArgumentError('timeout', `expected milliseconds >= 0 (or -1/Infinity for no limit), got ${String(timeout)}`);
+  }
+  return timeout;
+}
+
+/**
+ * A counting semaphore shared by every runspace and the main thread: at most
+ * `maximumCount` permits, `initialCount` of them free at the start.
+ *
+ * Unfair; not owned (any code may release); a timeout or abort takes nothing.
+ * `waitOne` blocks its thread (refused on the main thread); `acquire` never
+ * blocks an event loop.
+ *
+ * @example
+ * ```ts
+ * const downloads = new Semaphore(3, 3);          // at most 3 at once
+ * await pool.invoke(async (ctx) => {
+ *   const gate = ctx.using.downloads;
+ *   if (!gate.waitOne(10_000)) throw new Error('busy');
+ *   try { await download(); } finally { gate.release(); }
+ * }, { using: { downloads } });
+ * ```
+ */
+export class Semaphore {
+  readonly #cell: Cell;
+  readonly #name: string | null;
+
+  constructor(initialCount: number, maximumCount: number) {
+    if (adopting !== undefined) {
+      ({ cell: this.#cell, name: this.#name } = adopting);
+      adopting = undefined;
+      return;
+    }
+    assertCounts(initialCount, maximumCount);
+    this.#cell = newCell(Kind.Semaphore);
+    this.#cell.slots[Slot.Maximum] = maximumCount;
+    this.#cell.slots[Slot.State] = initialCount;
+    this.#name = null;
+  }
+
+  /** @internal Rebuilds a semaphore around an existing cell. */
+  static fromCell(cell: Cell, name: string | null): Semaphore {
+    adopting = { cell, name };
+    return new Semaphore(0, 1);
+  }
+
+  /** Opens the named semaphore of this process, creating it with these counts if needed. */
+  static open(name: string, initialCount: number, maximumCount: number): { semaphore: Semaphore; createdNew: boolean } {
+    assertCounts(initialCount, maximumCount);
+    const local = normalizeName(name);
+    const found = lookupNamed(local, true, (slots) => {
+      slots[Slot.Kind] = Kind.Semaphore;
+      slots[Slot.Maximum] = maximumCount;
+      slots[Slot.State] = initialCount;
+    })!;
+    return { semaphore: Semaphore.#fromNamed(found.cell, local, name), createdNew: found.createdNew };
+  }
+
+  static openExisting(name: string): Semaphore {
+    const semaphore = Semaphore.tryOpenExisting(name);
+    if (semaphore === undefined) throw new WaitHandleNotFoundError(name);
+    return semaphore;
+  }
+
+  static tryOpenExisting(name: string): Semaphore | undefined {
+    const local = normalizeName(name);
+    const found = lookupNamed(local, false, () => undefined);
+    return found === undefined ? undefined : Semaphore.#fromNamed(found.cell, local, name);
+  }
+
+  static #fromNamed(cell: Cell, local: string, asked: string): Semaphore {
+    const kind = Atomics.load(cell.slots, Slot.Kind);
+    if (kind !== Kind.Semaphore) throw new WaitHandleKindError(asked, KIND_NAMES[kind] ?? 'unknown object', 'Semaphore');
+    return Semaphore.fromCell(cell, local);
+  }
+
+  get name(): string | null {
+    return this.#name;
+  }
+
+  /** Permits free right now (a snapshot: other threads may change it at once). */
+  get currentCount(): number {
+    return Atomics.load(this.#cell.slots, Slot.State);
+  }
+
+  get maximumCount(): number {
+    return this.#cell.slots[Slot.Maximum]!;
+  }
+
+  /** Blocks this runspace's thread until it takes a permit (true) or `timeout` ms pass (false). */
+  waitOne(timeout?: number): boolean {
+    assertMayBlock('Semaphore.waitOne', 'await semaphore.acquire()');
+    const deadline = deadlineOf(validTimeout(timeout));
+    if (this.#tryTake()) return true;
+    const slots = this.#cell.slots;
+    Atomics.add(slots, Slot.Waiters, 1);
+    try {
+      while (!this.#tryTake()) {
+        if (blockWhile(slots, Slot.State, 0, deadline) === 'timed-out' && performance.now() >= deadline) return false;
+      }
+      return true;
+    } finally {
+      Atomics.sub(slots, Slot.Waiters, 1);
+    }
+  }
+
+  /** Takes a permit without blocking: true when taken, false on timeout; rejects on abort. */
+  async acquire(options: MutexAcquireOptions = {}): Promise<boolean> {
+    const deadline = deadlineOf(validTimeout(options.timeout));
+    const { signal } = options;
+    if (signal?.aborted) throw new OperationCancelledError(signal.reason, false);
+    if (this.#tryTake()) return true;
+    const slots = this.#cell.slots;
+    Atomics.add(slots, Slot.Waiters, 1);
+    try {
+      while (!this.#tryTake()) {
+        const outcome = await waitWhile(slots, Slot.State, 0, deadline, signal);
+        if (outcome === 'aborted') throw new OperationCancelledError(signal?.reason, false);
+        if (outcome === 'timed-out') return this.#tryTake();
+      }
+      return true;
+    } finally {
+      Atomics.sub(slots, Slot.Waiters, 1);
+    }
+  }
+
+  /**
+   * Returns `releaseCount` permits and the count before. Throws
+   * `SemaphoreFullError`, changing nothing, when that would pass the maximum.
+   */
+  release(releaseCount = 1): number {
+    if (!Number.isInteger(releaseCount) || releaseCount < 1) {
+      throw new InvalidArgumentError('releaseCount', `expected an integer >= 1, got ${String(releaseCount)}`);
+    }
+    const slots = this.#cell.slots;
+    const maximum = slots[Slot.Maximum]!;
+    for (;;) {
+      const count = Atomics.load(slots, Slot.State);
+      if (count + releaseCount > maximum) throw new SemaphoreFullError(maximum, releaseCount);
+      if (Atomics.compareExchange(slots, Slot.State, count, count + releaseCount) === count) {
+        if (Atomics.load(slots, Slot.Waiters) > 0) Atomics.notify(slots, Slot.State, releaseCount);
+        return count;
+      }
+    }
+  }
+
+  /** @internal What crosses a thread boundary in place of this semaphore. */
+  toShared(): SharedHandle {
+    noteCrossing(this.#cell);
+    return { kind: Kind.Semaphore, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#name };
+  }
+
+  #tryTake(): boolean {
+    const slots = this.#cell.slots;
+    for (let count = Atomics.load(slots, Slot.State); count > 0; count = Atomics.load(slots, Slot.State)) {
+      if (Atomics.compareExchange(slots, Slot.State, count, count - 1) === count) return true;
+    }
+    return false;
+  }
+}
+
+registerReviver(Kind.Semaphore, (cell, name) => Semaphore.fromCell(cell, name));

@@ -1,0 +1,96 @@
+/**
+ * Waiting on a shared slot, blocking (runspaces only) or asynchronously (any
+ * thread), with the three traps of `Atomics.waitAsync` handled once here:
+ *
+ * - It does not keep Node's event loop alive: a process could exit while
+ *   someone still waits. A referenced handle is held while any async waiter
+ *   of this thread exists, and dropped with the last one.
+ * - A wait with no timeout that is never notified leaks inside V8: waits are
+ *   always given a timeout (long ones are sliced).
+ * - It cannot be cancelled. An aborted waiter leaves its V8 wait registered;
+ *   if a notify later lands on it, it would swallow a wake-up meant for a live
+ *   waiter. So an abandoned wait that is woken passes the wake-up on.
+ *
+ * @module
+ */
+
+import { isMainThread } from 'node:worker_threads';
+import { BlockingWaitError } from '../errors.js';
+
+/** Longest single `waitAsync`: waits without a deadline are sliced into these. */
+const SLICE_MS = 30_000;
+
+export type WaitOutcome = 'woken' | 'timed-out' | 'aborted';
+
+export function assertMayBlock(method: string, alternative: string): void {
+  if (isMainThread) throw new BlockingWaitError(method, alternative);
+}
+
+/** Milliseconds left until `deadline` (Infinity stays Infinity). */
+export function remaining(deadline: number): number {
+  return deadline === Infinity ? Infinity : Math.max(0, deadline - performance.now());
+}
+
+export function deadlineOf(timeout: number | undefined): number {
+  return timeout === undefined || timeout === Infinity || timeout < 0 ? Infinity : performance.now() + timeout;
+}
+
+/** Blocks this thread while `slots[index] === expected`, until woken or the deadline. */
+export function blockWhile(slots: Int32Array, index: number, expected: number, deadline: number): 'woken' | 'timed-out' {
+  const result = Atomics.wait(slots, index, expected, remaining(deadline));
+  return result === 'timed-out' ? 'timed-out' : 'woken';
+}
+
+let asyncWaiters = 0;
+let keepAlive: NodeJS.Timeout | undefined;
+
+function holdEventLoop(): void {
+  if (asyncWaiters++ === 0) keepAlive = setInterval(() => undefined, 1 << 30);
+}
+
+function releaseEventLoop(): void {
+  if (--asyncWaiters === 0 && keepAlive !== undefined) {
+    clearInterval(keepAlive);
+    keepAlive = undefined;
+  }
+}
+
+/** Waits without blocking while `slots[index] === expected`, until woken, the deadline, or `signal`. */
+export async function waitWhile(
+  slots: Int32Array,
+  index: number,
+  expected: number,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<WaitOutcome> {
+  if (signal?.aborted) return 'aborted';
+  const left = remaining(deadline);
+  if (left <= 0) return 'timed-out';
+  const waited = Atomics.waitAsync(slots, index, expected, Math.min(left, SLICE_MS));
+  if (!waited.async) return waited.value === 'timed-out' ? 'timed-out' : 'woken';
+  holdEventLoop();
+  try {
+    if (signal === undefined) {
+      const value = await waited.value;
+      return value === 'timed-out' && remaining(deadline) <= 0 ? 'timed-out' : 'woken';
+    }
+    let onAbort!: () => void;
+    const aborted = new Promise<'aborted'>((resolve) => {
+      onAbort = () => resolve('aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const outcome = await Promise.race([waited.value, aborted]);
+    signal.removeEventListener('abort', onAbort);
+    if (outcome === 'aborted') {
+      // Our wait stays registered in V8 until its timeout; if it is the one a
+      // releaser wakes, hand that wake-up to the next waiter.
+      void waited.value.then((value) => {
+        if (value === 'ok') Atomics.notify(slots, index, 1);
+      });
+      return 'aborted';
+    }
+    return outcome === 'timed-out' && remaining(deadline) <= 0 ? 'timed-out' : 'woken';
+  } finally {
+    releaseEventLoop();
+  }
+}
