@@ -30,6 +30,27 @@ import type { Task } from './task.js';
 // pays about a millisecond per module, and every runspace pays it at startup.
 const WORKER_URL = new URL('../runspace/worker.bundle.js', import.meta.url);
 
+/**
+ * Workers inherit the process's Node flags, but a few only make sense for the
+ * main entry point and make a worker fail at start (`node --input-type=module -e ...`).
+ */
+function workerExecArgv(): string[] {
+  const argv: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const flag = process.execArgv[i]!;
+    if (/^--input-type(=|$)/.test(flag)) {
+      if (!flag.includes('=')) i++;
+      continue;
+    }
+    if (/^(-e|--eval|-p|--print)$/.test(flag)) {
+      i++;
+      continue;
+    }
+    argv.push(flag);
+  }
+  return argv;
+}
+
 export interface ExitInfo {
   readonly exitCode: number;
   readonly reason: string;
@@ -96,7 +117,7 @@ export class RunspaceHost {
       spinBeforeSleepUs: options.spinBeforeSleepUs,
       syncArena: syncArena(),
     };
-    this.#worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: options.resourceLimits });
+    this.#worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: options.resourceLimits, execArgv: workerExecArgv() });
     // Captured now: `threadId` reads -1 once the worker has exited.
     this.id = this.#worker.threadId;
     this.opened = new Promise((resolve) => {
