@@ -13,7 +13,7 @@
  *  0     STATE       every thread (CAS)          Mutex: 0 free, 1 held, 2 held and maybe waited on
  *                                                Semaphore: the current count
  *  1     OWNER       the owner; the supervisor   Mutex: owner's threadId + 1, 0 when free
- *  2     RECURSION   the owner                   Mutex: times the owner acquired it
+ *  2     RECURSION   the owner                   Mutex: times the owner acquired it beyond the first
  *  3     ABANDONED   the supervisor; acquirer    1 when the last owner died holding it
  *  4     KIND        the creator, once           which primitive the cell is (names must match)
  *  5     MAXIMUM     the creator, once           Semaphore: its maximum count

@@ -25,7 +25,8 @@
  *
  * ## Owner and recursion
  * OWNER holds the owning thread's id + 1, RECURSION how many times it
- * acquired. Only the owner writes them (and the supervisor, when the owner is
+ * acquired beyond the first (so taking a free lock writes only OWNER). Only
+ * the owner writes them (and the supervisor, when the owner is
  * dead). Re-acquiring by the owner only counts; it must release as often.
  * See `ownership.ts` for how async flows of one thread are told apart.
  *
@@ -46,11 +47,13 @@ import {
   WaitHandleNotFoundError,
 } from '../errors.js';
 import { Kind, KIND_NAMES, lookupNamed, newCell, normalizeName, Slot, type Cell } from './arena.js';
-import { clearHolder, currentFlowHolder, flowHolds, holderOf, runHolding, SELF, setHolder, type Holder } from './ownership.js';
+import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells.js';
+import { isMainThread } from 'node:worker_threads';
 import { assertMayBlock, blockWhile, deadlineOf, waitWhile } from './waiting.js';
 
 const SPINS = 100;
+const ACQUIRED: Promise<boolean> = Promise.resolve(true);
 
 /** Set just before `new Mutex()` to build a mutex around an existing cell. */
 let adopting: { cell: Cell; name: string | null } | undefined;
@@ -112,6 +115,8 @@ function validTimeout(timeout: unknown): number | undefined {
  */
 export class Mutex {
   readonly #cell: Cell;
+  readonly #slots: Int32Array;
+  readonly #local: LocalCell;
   readonly #name: string | null;
 
   /** An unnamed mutex; pass it to runspaces as a `using` value or argument. */
@@ -119,10 +124,12 @@ export class Mutex {
     if (adopting !== undefined) {
       ({ cell: this.#cell, name: this.#name } = adopting);
       adopting = undefined;
-      return;
+    } else {
+      this.#cell = newCell(Kind.Mutex);
+      this.#name = null;
     }
-    this.#cell = newCell(Kind.Mutex);
-    this.#name = null;
+    this.#slots = this.#cell.slots;
+    this.#local = localCell(this.#slots[Slot.Id]!);
     if (initiallyOwned) this.#takeFree('thread');
   }
 
@@ -144,11 +151,10 @@ export class Mutex {
       if (options.initiallyOwned) {
         slots[Slot.State] = 1;
         slots[Slot.Owner] = SELF;
-        slots[Slot.Recursion] = 1;
       }
     })!;
     const mutex = Mutex.#fromNamed(found.cell, local, name);
-    if (found.createdNew && options.initiallyOwned) setHolder(mutex.#id, 'thread');
+    if (found.createdNew && options.initiallyOwned) mutex.#local.holder = 'thread';
     return { mutex, createdNew: found.createdNew };
   }
 
@@ -178,7 +184,7 @@ export class Mutex {
   }
 
   get #id(): number {
-    return this.#cell.slots[Slot.Id]!;
+    return this.#slots[Slot.Id]!;
   }
 
   /**
@@ -188,21 +194,28 @@ export class Mutex {
    * when its last owner died holding it. Refused on the main thread.
    */
   waitOne(timeout?: number): boolean {
-    assertMayBlock('Mutex.waitOne', 'await mutex.acquire() or mutex.withLock()');
-    const deadline = deadlineOf(validTimeout(timeout));
-    const slots = this.#cell.slots;
-    if (Atomics.load(slots, Slot.Owner) === SELF && holderOf(this.#id) === 'thread') {
+    if (isMainThread) assertMayBlock('Mutex.waitOne', 'await mutex.acquire() or mutex.withLock()');
+    const slots = this.#slots;
+    if (this.#local.holder === 'thread') {
       slots[Slot.Recursion]!++;
       return true;
     }
-    if (!this.#tryLock()) {
-      let state = Atomics.exchange(slots, Slot.State, 2);
-      while (state !== 0) {
-        if (blockWhile(slots, Slot.State, 2, deadline) === 'timed-out' && performance.now() >= deadline) return false;
-        state = Atomics.exchange(slots, Slot.State, 2);
-      }
-    }
+    if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(timeout)) return false;
     this.#becomeOwner('thread');
+    return true;
+  }
+
+  #waitBlocking(timeout: number | undefined): boolean {
+    const deadline = deadlineOf(validTimeout(timeout));
+    const slots = this.#slots;
+    for (let i = 0; i < SPINS; i++) {
+      if (Atomics.load(slots, Slot.State) === 0 && Atomics.compareExchange(slots, Slot.State, 0, 1) === 0) return true;
+    }
+    let state = Atomics.exchange(slots, Slot.State, 2);
+    while (state !== 0) {
+      if (blockWhile(slots, Slot.State, 2, deadline) === 'timed-out' && performance.now() >= deadline) return false;
+      state = Atomics.exchange(slots, Slot.State, 2);
+    }
     return true;
   }
 
@@ -213,13 +226,27 @@ export class Mutex {
    * left), or with `AbandonedMutexError` while owning it when its last owner
    * died holding it. Inside `withLock` on this mutex it re-enters.
    */
-  async acquire(options: MutexAcquireOptions = {}): Promise<boolean> {
-    const timeout = validTimeout(options.timeout);
-    if (flowHolds(this.#id)) {
-      this.#cell.slots[Slot.Recursion]!++;
-      return true;
+  acquire(options?: MutexAcquireOptions): Promise<boolean> {
+    const local = this.#local;
+    if (local.flows > 0 && flowHolds(this.#id)) {
+      this.#slots[Slot.Recursion]!++;
+      return ACQUIRED;
     }
-    return this.#acquireFor('thread', deadlineOf(timeout), options.signal);
+    // The free lock, asked without conditions: no await, no allocation.
+    if (options === undefined && Atomics.compareExchange(this.#slots, Slot.State, 0, 1) === 0) {
+      try {
+        this.#becomeOwner('thread');
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return ACQUIRED;
+    }
+    try {
+      const timeout = validTimeout(options?.timeout);
+      return this.#acquireFor('thread', deadlineOf(timeout), options?.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -228,11 +255,13 @@ export class Mutex {
    * thread while a `withLock` holds it).
    */
   releaseMutex(): void {
-    const slots = this.#cell.slots;
-    const holder = holderOf(this.#id);
-    const mine = Atomics.load(slots, Slot.Owner) === SELF && holder !== undefined && (holder === 'thread' || flowHolds(this.#id));
-    if (!mine) throw new SynchronizationLockError();
-    if (--slots[Slot.Recursion]! > 0) return;
+    const holder = this.#local.holder;
+    if (holder !== 'thread' && (holder === undefined || !flowHolds(this.#id))) throw new SynchronizationLockError();
+    const slots = this.#slots;
+    if (slots[Slot.Recursion]! > 0) {
+      slots[Slot.Recursion]!--;
+      return;
+    }
     this.#unlock();
   }
 
@@ -244,8 +273,8 @@ export class Mutex {
    */
   async withLock<T>(fn: (info: LockInfo) => T | Promise<T>, options: WithLockOptions = {}): Promise<T> {
     const timeout = validTimeout(options.timeout);
-    const slots = this.#cell.slots;
-    if (flowHolds(this.#id)) {
+    const slots = this.#slots;
+    if (this.#local.flows > 0 && flowHolds(this.#id)) {
       slots[Slot.Recursion]!++;
       try {
         return await fn({ abandoned: false });
@@ -259,6 +288,7 @@ export class Mutex {
       try {
         if (!(await this.#acquireFor(flow, deadlineOf(timeout), options.signal))) throw new TimeoutError(timeout ?? 0, false);
       } catch (error) {
+        // A timeout or abort holds nothing; an abandoned mutex is held, flagged.
         if (!(error instanceof AbandonedMutexError)) throw error;
         abandoned = true;
         if (options.onAbandoned !== 'continue') {
@@ -266,9 +296,11 @@ export class Mutex {
           throw error;
         }
       }
+      this.#local.flows++;
       try {
         return await fn({ abandoned });
       } finally {
+        this.#local.flows--;
         this.#unlockFully();
       }
     });
@@ -278,15 +310,6 @@ export class Mutex {
   toShared(): SharedHandle {
     noteCrossing(this.#cell);
     return { kind: Kind.Mutex, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#name };
-  }
-
-  #tryLock(): boolean {
-    const slots = this.#cell.slots;
-    if (Atomics.compareExchange(slots, Slot.State, 0, 1) === 0) return true;
-    for (let i = 0; i < SPINS; i++) {
-      if (Atomics.load(slots, Slot.State) === 0 && Atomics.compareExchange(slots, Slot.State, 0, 1) === 0) return true;
-    }
-    return false;
   }
 
   #takeFree(holder: Holder): void {
@@ -311,24 +334,27 @@ export class Mutex {
   }
 
   #becomeOwner(holder: Holder): void {
-    const slots = this.#cell.slots;
-    Atomics.store(slots, Slot.Owner, SELF);
-    slots[Slot.Recursion] = 1;
-    setHolder(this.#id, holder);
-    if (Atomics.load(slots, Slot.Abandoned) === 1 && Atomics.exchange(slots, Slot.Abandoned, 0) === 1) {
+    const slots = this.#slots;
+    // A plain store: the STATE compare-exchange that won the lock already
+    // fenced it, and only this thread writes it while it owns the lock.
+    // RECURSION is already 0 (extra acquisitions), so it needs no write: under
+    // contention every store to this cache line costs.
+    slots[Slot.Owner] = SELF;
+    this.#local.holder = holder;
+    if (slots[Slot.Abandoned] !== 0 && Atomics.exchange(slots, Slot.Abandoned, 0) === 1) {
       throw new AbandonedMutexError(this);
     }
   }
 
   #unlockFully(): void {
-    this.#cell.slots[Slot.Recursion] = 0;
+    this.#slots[Slot.Recursion] = 0;
     this.#unlock();
   }
 
   #unlock(): void {
-    const slots = this.#cell.slots;
-    clearHolder(this.#id);
-    Atomics.store(slots, Slot.Owner, 0);
+    const slots = this.#slots;
+    this.#local.holder = undefined;
+    slots[Slot.Owner] = 0;
     if (Atomics.exchange(slots, Slot.State, 0) === 2) Atomics.notify(slots, Slot.State, 1);
   }
 }

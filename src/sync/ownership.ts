@@ -24,7 +24,32 @@ const flows = new AsyncLocalStorage<ReadonlySet<number>>();
 
 /** Holder of a cell this thread owns: a flow's held-set, or the thread itself. */
 export type Holder = ReadonlySet<number> | 'thread';
-const holders = new Map<number, Holder>();
+
+/**
+ * This thread's view of one cell, shared by every object of this thread that
+ * wraps the cell (a mutex revived twice is still one lock). Kept on the
+ * object, so the hot path reads a field instead of looking anything up.
+ */
+export interface LocalCell {
+  /** Who in this thread holds the cell; undefined when this thread does not. */
+  holder: Holder | undefined;
+  /** `withLock` flows of this thread currently holding it (0 skips the AsyncLocalStorage read). */
+  flows: number;
+}
+
+const locals = new Map<number, WeakRef<LocalCell>>();
+const forget = new FinalizationRegistry<number>((id) => {
+  if (locals.get(id)?.deref() === undefined) locals.delete(id);
+});
+
+export function localCell(cellId: number): LocalCell {
+  const existing = locals.get(cellId)?.deref();
+  if (existing) return existing;
+  const local: LocalCell = { holder: undefined, flows: 0 };
+  locals.set(cellId, new WeakRef(local));
+  forget.register(local, cellId);
+  return local;
+}
 
 export function flowHolds(cellId: number): boolean {
   return flows.getStore()?.has(cellId) ?? false;
@@ -39,16 +64,4 @@ export function runHolding<T>(cellId: number, fn: () => T): T {
 
 export function currentFlowHolder(): ReadonlySet<number> | undefined {
   return flows.getStore();
-}
-
-export function setHolder(cellId: number, holder: Holder): void {
-  holders.set(cellId, holder);
-}
-
-export function holderOf(cellId: number): Holder | undefined {
-  return holders.get(cellId);
-}
-
-export function clearHolder(cellId: number): void {
-  holders.delete(cellId);
 }
