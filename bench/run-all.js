@@ -7,6 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { poolTable, runPoolBenchmark } from './pool.js';
+import { runSyncBenchmark, syncTable } from './sync.js';
 
 const repeatsFlag = process.argv.indexOf('--repeats');
 const repeats = repeatsFlag > 0 ? Number(process.argv[repeatsFlag + 1]) : 5;
@@ -26,5 +27,18 @@ check('awaited round trip', roundTrip.libraries.runspaces.median / roundTrip.lib
 check('startup of a 2-runspace pool', startup.libraries.runspaces.median / startup.libraries.piscina?.median, '<= 1x piscina', (v) => `${v?.toFixed(2)}x piscina's time`);
 check('memory per runspace', memory.libraries.runspaces.median / memory.libraries.piscina?.median, '<= 1x piscina', (v) => `${v?.toFixed(2)}x piscina's`);
 
+const sync = await runSyncBenchmark({ repeats });
+const m = sync.medians;
+console.log(`\n## Locks (bench/sync.js)\n`);
+console.log(`${sync.machine}; medians of ${sync.repeats} runs; worker-side loops run in runspaces.\n`);
+console.log(syncTable(sync));
+console.log('\nTargets of the synchronization issue, in this run:');
+console.log(`- uncontended lock+unlock with owner and recursion: ${(m.uncontended.mutex / m.uncontended.bare).toFixed(2)}x the bare mutex (target <= 1.5x)`);
+console.log(`- contended throughput: ${(m.contended.mutex / m.contended.bare).toFixed(2)}x the bare mutex (target >= 0.8x)`);
+console.log(`- async acquire on the free path: ${(m.asyncFree.runspaces / m.asyncFree['async-mutex']).toFixed(1)}x async-mutex (target >= 10x)`);
+console.log(`- handoff: ${m.handoff.mutex.toFixed(2)} us (target < 2 us)`);
+console.log(`- abandoned-lock recovery: ${m.abandoned.mutex.toFixed(1)} ms (target < 20 ms)`);
+
 mkdirSync('.bench-results', { recursive: true });
 writeFileSync('.bench-results/pool.json', JSON.stringify(pool, null, 2));
+writeFileSync('.bench-results/sync.json', JSON.stringify(sync, null, 2));

@@ -1,5 +1,8 @@
 // The runspaces demo: `npm start`.
-import { RunspacePool, RunspaceBrokenError } from 'runspaces';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AbandonedMutexError, Mutex, RunspacePool, RunspaceBrokenError } from 'runspaces';
 
 const line = (text = '') => console.log(text);
 const bar = (done, total, width = 30) => {
@@ -77,6 +80,38 @@ const burstStart = performance.now();
 await Promise.all(Array.from({ length: n }, (_, i) => pool.invoke((ctx, x) => x + 1, { args: [i] })));
 const seconds = (performance.now() - burstStart) / 1000;
 line(`7. ${n.toLocaleString('en-US')} tiny calls in ${Math.round(seconds * 1000)} ms (${Math.round(n / seconds).toLocaleString('en-US')}/s)`);
+
+// 8. A named mutex guards one status file shared by every runspace (the
+//    PowerShell Invoke-ActionWithMutex pattern, within one process).
+const dir = mkdtempSync(join(tmpdir(), 'runspaces-demo-'));
+const statusFile = join(dir, 'status.json');
+writeFileSync(statusFile, JSON.stringify({ updates: 0 }));
+const { mutex: statusLock } = Mutex.open('Local\\demo-status');
+await Promise.all(Array.from({ length: 4 }, () => pool.invoke(async (ctx, file, rounds) => {
+  const { Mutex } = await import('runspaces');
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const lock = Mutex.openExisting('Local\\demo-status');
+  for (let i = 0; i < rounds; i++) {
+    lock.waitOne();
+    try {
+      const status = JSON.parse(readFileSync(file, 'utf8'));
+      writeFileSync(file, JSON.stringify({ updates: status.updates + 1 }));
+    } finally {
+      lock.releaseMutex();
+    }
+  }
+}, { args: [statusFile, 250] })));
+const finalStatus = await statusLock.withLock(() => JSON.parse(readFileSync(statusFile, 'utf8')));
+line(`8. Status file after 4 runspaces x 250 locked updates: ${finalStatus.updates} updates (none lost)`);
+rmSync(dir, { recursive: true, force: true });
+
+// 9. A runspace that dies holding a mutex: the next owner is told.
+const fragile = new Mutex();
+const died = await pool.invoke((ctx) => { ctx.using.lock.waitOne(); process.exit(1); }, { using: { lock: fragile } }).catch(() => 'a runspace died');
+// The pool frees a dead runspace's locks before it reports the death.
+const takeover = await fragile.acquire().then(() => 'a clean lock', (e) => e);
+line(`9. ${died} holding a mutex; the next owner got ${takeover instanceof AbandonedMutexError ? 'AbandonedMutexError, and owns the mutex' : takeover}`);
+fragile.releaseMutex();
 
 const stats = pool.stats();
 line(`\nStats: ${stats.completed} completed, ${stats.failed} failed, run time p50 ${(stats.runTime.p50 * 1000).toFixed(1)} µs, p99 ${(stats.runTime.p99 * 1000).toFixed(1)} µs`);

@@ -231,6 +231,14 @@ describe('Mutex: abandonment', () => {
     mutex.releaseMutex();
   });
 
+  test("by the time a runspace's death is reported, its mutexes are free and flagged", async () => {
+    const mutex = new Mutex();
+    await expect(pool.invoke((ctx) => { (ctx.using.m as Mutex).waitOne(); process.exit(2); }, { using: { m: mutex } }))
+      .rejects.toMatchObject({ code: 'ERR_RUNSPACE_BROKEN' });
+    await expect(mutex.acquire({ timeout: 0 })).rejects.toBeInstanceOf(AbandonedMutexError);
+    mutex.releaseMutex();
+  });
+
   test('a runspace recycled for ignoring cancellation abandons its mutex too; withLock can continue', async () => {
     await using recycling = await RunspacePool.open({ maxRunspaces: 1, cancelGracePeriod: 20 });
     const mutex = new Mutex();
