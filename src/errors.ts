@@ -221,3 +221,10 @@ export class SyncArenaFullError extends RunspacesError {
     super('ERR_SYNC_ARENA_FULL', `All ${capacity} named synchronization objects of this process are in use; use unnamed objects passed as values instead.`);
   }
 }
+
+/** The operation is not valid in the object's current state (.NET's InvalidOperationException). */
+export class InvalidOperationError extends RunspacesError {
+  constructor(message: string) {
+    super('ERR_INVALID_OPERATION', message);
+  }
+}

@@ -24,6 +24,10 @@ export type { ProgressInfo, StreamName, StreamRecord } from './protocol/stream-r
 export { Mutex } from './sync/mutex.js';
 export type { LockInfo, MutexAcquireOptions, WithLockOptions } from './sync/mutex.js';
 export { Semaphore } from './sync/semaphore.js';
+export { AutoResetEvent } from './sync/auto-reset-event.js';
+export { CountdownEvent } from './sync/countdown-event.js';
+export { ManualResetEvent } from './sync/manual-reset-event.js';
+export type { WaitOptions } from './sync/event-handle.js';
 export {
   AbandonedMutexError,
   BlockingWaitError,
@@ -33,6 +37,7 @@ export {
   WaitHandleKindError,
   WaitHandleNotFoundError,
   InvalidArgumentError,
+  InvalidOperationError,
   InvalidPoolStateError,
   ModuleExportError,
   OperationCancelledError,

@@ -12,9 +12,9 @@
  * @module
  */
 
-import { Mutex } from '../sync/mutex.js';
-import { Semaphore } from '../sync/semaphore.js';
-import { revive, type SharedHandle } from '../sync/shared-cells.js';
+// Imported for their registration: each primitive registers its reviver.
+import '../sync/primitives.js';
+import { isShareable, revive, type SharedHandle } from '../sync/shared-cells.js';
 
 const MARK = '__runspaces_shared__';
 const MAX_DEPTH = 2;
@@ -29,7 +29,7 @@ function isPlain(value: object): boolean {
 
 export function encodeShared(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return value;
-  if (value instanceof Mutex || value instanceof Semaphore) return { [MARK]: value.toShared() } satisfies Marker;
+  if (isShareable(value)) return { [MARK]: value.toShared() } satisfies Marker;
   if (depth >= MAX_DEPTH || !isPlain(value)) return value;
   return mapChildren(value, (child) => encodeShared(child, depth + 1));
 }

@@ -45,8 +45,17 @@ export const CELL_INTS = 8;
 export const enum Kind {
   Mutex = 1,
   Semaphore = 2,
+  ManualResetEvent = 3,
+  AutoResetEvent = 4,
+  CountdownEvent = 5,
 }
-export const KIND_NAMES: Readonly<Record<number, string>> = { [Kind.Mutex]: 'Mutex', [Kind.Semaphore]: 'Semaphore' };
+export const KIND_NAMES: Readonly<Record<number, string>> = {
+  [Kind.Mutex]: 'Mutex',
+  [Kind.Semaphore]: 'Semaphore',
+  [Kind.ManualResetEvent]: 'ManualResetEvent',
+  [Kind.AutoResetEvent]: 'AutoResetEvent',
+  [Kind.CountdownEvent]: 'CountdownEvent',
+};
 
 const HEADER_INTS = 8;
 const LOCK = 0;

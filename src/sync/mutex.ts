@@ -37,20 +37,13 @@
  * @module
  */
 
-import {
-  AbandonedMutexError,
-  InvalidArgumentError,
-  OperationCancelledError,
-  SynchronizationLockError,
-  TimeoutError,
-  WaitHandleKindError,
-  WaitHandleNotFoundError,
-} from '../errors.js';
-import { Kind, KIND_NAMES, lookupNamed, newCell, normalizeName, Slot, type Cell } from './arena.js';
+import { AbandonedMutexError, OperationCancelledError, SynchronizationLockError, TimeoutError } from '../errors.js';
+import { Kind, newCell, Slot, type Cell } from './arena.js';
+import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells.js';
 import { isMainThread } from 'node:worker_threads';
-import { assertMayBlock, blockWhile, deadlineOf, waitWhile } from './waiting.js';
+import { assertMayBlock, blockWhile, deadlineOf, validTimeout, waitWhile } from './waiting.js';
 
 const SPINS = 100;
 const ACQUIRED: Promise<boolean> = Promise.resolve(true);
@@ -79,14 +72,6 @@ export interface WithLockOptions extends MutexAcquireOptions {
 export interface LockInfo {
   /** True when the previous owner died holding the mutex: check what it protects. */
   readonly abandoned: boolean;
-}
-
-function validTimeout(timeout: unknown): number | undefined {
-  if (timeout === undefined || timeout === Infinity || timeout === -1) return undefined;
-  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-    throw new InvalidArgumentError('timeout', `expected milliseconds >= 0 (or -1/Infinity for no limit), got ${String(timeout)}`);
-  }
-  return timeout;
 }
 
 /**
@@ -145,37 +130,27 @@ export class Mutex {
    * (`createdNew`), as in .NET. `Local\` and bare names are the same.
    */
   static open(name: string, options: { initiallyOwned?: boolean } = {}): { mutex: Mutex; createdNew: boolean } {
-    const local = normalizeName(name);
-    const found = lookupNamed(local, true, (slots) => {
-      slots[Slot.Kind] = Kind.Mutex;
+    const found = openNamed(Kind.Mutex, name, (slots) => {
       if (options.initiallyOwned) {
         slots[Slot.State] = 1;
         slots[Slot.Owner] = SELF;
       }
-    })!;
-    const mutex = Mutex.#fromNamed(found.cell, local, name);
+    });
+    const mutex = Mutex.fromCell(found.cell, found.name);
     if (found.createdNew && options.initiallyOwned) mutex.#local.holder = 'thread';
     return { mutex, createdNew: found.createdNew };
   }
 
   /** Opens an existing named mutex; throws `WaitHandleNotFoundError` when there is none. */
   static openExisting(name: string): Mutex {
-    const mutex = Mutex.tryOpenExisting(name);
-    if (mutex === undefined) throw new WaitHandleNotFoundError(name);
-    return mutex;
+    const found = openExistingNamed(Kind.Mutex, name);
+    return Mutex.fromCell(found.cell, found.name);
   }
 
   /** Opens an existing named mutex, or returns undefined. */
   static tryOpenExisting(name: string): Mutex | undefined {
-    const local = normalizeName(name);
-    const found = lookupNamed(local, false, () => undefined);
-    return found === undefined ? undefined : Mutex.#fromNamed(found.cell, local, name);
-  }
-
-  static #fromNamed(cell: Cell, local: string, asked: string): Mutex {
-    const kind = Atomics.load(cell.slots, Slot.Kind);
-    if (kind !== Kind.Mutex) throw new WaitHandleKindError(asked, KIND_NAMES[kind] ?? 'unknown object', 'Mutex');
-    return Mutex.fromCell(cell, local);
+    const found = tryOpenExistingNamed(Kind.Mutex, name);
+    return found === undefined ? undefined : Mutex.fromCell(found.cell, found.name);
   }
 
   /** The name, without a `Local\` prefix; null for an unnamed mutex. */
@@ -359,4 +334,4 @@ export class Mutex {
   }
 }
 
-registerReviver(Kind.Mutex, (cell, name) => Mutex.fromCell(cell, name));
+registerReviver(Kind.Mutex, Mutex, (cell, name) => Mutex.fromCell(cell, name));

@@ -22,19 +22,16 @@
  * @module
  */
 
-import {
-  InvalidArgumentError,
-  OperationCancelledError,
-  SemaphoreFullError,
-  WaitHandleKindError,
-  WaitHandleNotFoundError,
-} from '../errors.js';
-import { Kind, KIND_NAMES, lookupNamed, newCell, normalizeName, Slot, type Cell } from './arena.js';
+import { isMainThread } from 'node:worker_threads';
+import { InvalidArgumentError, SemaphoreFullError } from '../errors.js';
+import { Kind, newCell, Slot, type Cell } from './arena.js';
+import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells.js';
-import { assertMayBlock, blockWhile, deadlineOf, waitWhile } from './waiting.js';
+import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
 import type { MutexAcquireOptions } from './mutex.js';
 
 let adopting: { cell: Cell; name: string | null } | undefined;
+const TAKEN: Promise<boolean> = Promise.resolve(true);
 
 function assertCounts(initialCount: unknown, maximumCount: unknown): asserts initialCount is number {
   if (typeof maximumCount !== 'number' || !Number.isInteger(maximumCount) || maximumCount < 1 || maximumCount > 0x7fffffff) {
@@ -46,14 +43,6 @@ function assertCounts(initialCount: unknown, maximumCount: unknown): asserts ini
   if (initialCount > maximumCount) {
     throw new InvalidArgumentError('initialCount', `initialCount (${initialCount}) cannot exceed maximumCount (${maximumCount})`);
   }
-}
-
-function validTimeout(timeout: unknown): number | undefined {
-  if (timeout === undefined || timeout === Infinity || timeout === -1) return undefined;
-  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-    throw new InvalidArgumentError('timeout', `expected milliseconds >= 0 (or -1/Infinity for no limit), got ${String(timeout)}`);
-  }
-  return timeout;
 }
 
 /**
@@ -100,31 +89,21 @@ export class Semaphore {
   /** Opens the named semaphore of this process, creating it with these counts if needed. */
   static open(name: string, initialCount: number, maximumCount: number): { semaphore: Semaphore; createdNew: boolean } {
     assertCounts(initialCount, maximumCount);
-    const local = normalizeName(name);
-    const found = lookupNamed(local, true, (slots) => {
-      slots[Slot.Kind] = Kind.Semaphore;
+    const found = openNamed(Kind.Semaphore, name, (slots) => {
       slots[Slot.Maximum] = maximumCount;
       slots[Slot.State] = initialCount;
-    })!;
-    return { semaphore: Semaphore.#fromNamed(found.cell, local, name), createdNew: found.createdNew };
+    });
+    return { semaphore: Semaphore.fromCell(found.cell, found.name), createdNew: found.createdNew };
   }
 
   static openExisting(name: string): Semaphore {
-    const semaphore = Semaphore.tryOpenExisting(name);
-    if (semaphore === undefined) throw new WaitHandleNotFoundError(name);
-    return semaphore;
+    const found = openExistingNamed(Kind.Semaphore, name);
+    return Semaphore.fromCell(found.cell, found.name);
   }
 
   static tryOpenExisting(name: string): Semaphore | undefined {
-    const local = normalizeName(name);
-    const found = lookupNamed(local, false, () => undefined);
-    return found === undefined ? undefined : Semaphore.#fromNamed(found.cell, local, name);
-  }
-
-  static #fromNamed(cell: Cell, local: string, asked: string): Semaphore {
-    const kind = Atomics.load(cell.slots, Slot.Kind);
-    if (kind !== Kind.Semaphore) throw new WaitHandleKindError(asked, KIND_NAMES[kind] ?? 'unknown object', 'Semaphore');
-    return Semaphore.fromCell(cell, local);
+    const found = tryOpenExistingNamed(Kind.Semaphore, name);
+    return found === undefined ? undefined : Semaphore.fromCell(found.cell, found.name);
   }
 
   get name(): string | null {
@@ -142,38 +121,18 @@ export class Semaphore {
 
   /** Blocks this runspace's thread until it takes a permit (true) or `timeout` ms pass (false). */
   waitOne(timeout?: number): boolean {
-    assertMayBlock('Semaphore.waitOne', 'await semaphore.acquire()');
-    const deadline = deadlineOf(validTimeout(timeout));
+    if (isMainThread) assertMayBlock('Semaphore.waitOne', 'await semaphore.acquire()');
     if (this.#tryTake()) return true;
-    const slots = this.#cell.slots;
-    Atomics.add(slots, Slot.Waiters, 1);
-    try {
-      while (!this.#tryTake()) {
-        if (blockWhile(slots, Slot.State, 0, deadline) === 'timed-out' && performance.now() >= deadline) return false;
-      }
-      return true;
-    } finally {
-      Atomics.sub(slots, Slot.Waiters, 1);
-    }
+    return blockUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, deadlineOf(validTimeout(timeout)));
   }
 
   /** Takes a permit without blocking: true when taken, false on timeout; rejects on abort. */
-  async acquire(options: MutexAcquireOptions = {}): Promise<boolean> {
-    const deadline = deadlineOf(validTimeout(options.timeout));
-    const { signal } = options;
-    if (signal?.aborted) throw new OperationCancelledError(signal.reason, false);
-    if (this.#tryTake()) return true;
-    const slots = this.#cell.slots;
-    Atomics.add(slots, Slot.Waiters, 1);
+  acquire(options?: MutexAcquireOptions): Promise<boolean> {
+    if (options === undefined && this.#tryTake()) return TAKEN;
     try {
-      while (!this.#tryTake()) {
-        const outcome = await waitWhile(slots, Slot.State, 0, deadline, signal);
-        if (outcome === 'aborted') throw new OperationCancelledError(signal?.reason, false);
-        if (outcome === 'timed-out') return this.#tryTake();
-      }
-      return true;
-    } finally {
-      Atomics.sub(slots, Slot.Waiters, 1);
+      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, deadlineOf(validTimeout(options?.timeout)), options?.signal);
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 
@@ -203,6 +162,8 @@ export class Semaphore {
     return { kind: Kind.Semaphore, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#name };
   }
 
+  readonly #take = (): boolean => this.#tryTake();
+
   #tryTake(): boolean {
     const slots = this.#cell.slots;
     for (let count = Atomics.load(slots, Slot.State); count > 0; count = Atomics.load(slots, Slot.State)) {
@@ -212,4 +173,4 @@ export class Semaphore {
   }
 }
 
-registerReviver(Kind.Semaphore, (cell, name) => Semaphore.fromCell(cell, name));
+registerReviver(Kind.Semaphore, Semaphore, (cell, name) => Semaphore.fromCell(cell, name));

@@ -32,9 +32,21 @@ export function noteCrossing(cell: Cell): void {
 
 type Reviver = (cell: Cell, name: string | null) => unknown;
 const revivers = new Map<number, Reviver>();
+const sharedClasses = new Set<Function>();
 
-export function registerReviver(kind: Kind, reviver: Reviver): void {
+/** A primitive that can cross threads: it has a shared cell and `toShared()`. */
+export interface Shareable {
+  toShared(): SharedHandle;
+}
+
+/** Each primitive kind registers how to rebuild itself around a cell. */
+export function registerReviver(kind: Kind, ctor: Function, reviver: Reviver): void {
   revivers.set(kind, reviver);
+  sharedClasses.add(ctor);
+}
+
+export function isShareable(value: object): value is Shareable {
+  return sharedClasses.has(value.constructor);
 }
 
 export function revive(handle: SharedHandle): unknown {

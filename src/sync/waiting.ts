@@ -15,12 +15,21 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { BlockingWaitError } from '../errors.js';
+import { BlockingWaitError, InvalidArgumentError, OperationCancelledError } from '../errors.js';
 
 /** Longest single `waitAsync`: waits without a deadline are sliced into these. */
 const SLICE_MS = 30_000;
 
 export type WaitOutcome = 'woken' | 'timed-out' | 'aborted';
+
+/** A wait's timeout: milliseconds >= 0, or undefined / -1 / Infinity for none. */
+export function validTimeout(timeout: unknown): number | undefined {
+  if (timeout === undefined || timeout === Infinity || timeout === -1) return undefined;
+  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+    throw new InvalidArgumentError('timeout', `expected milliseconds >= 0 (or -1/Infinity for no limit), got ${String(timeout)}`);
+  }
+  return timeout;
+}
 
 export function assertMayBlock(method: string, alternative: string): void {
   if (isMainThread) throw new BlockingWaitError(method, alternative);
@@ -92,5 +101,54 @@ export async function waitWhile(
     return outcome === 'timed-out' && remaining(deadline) <= 0 ? 'timed-out' : 'woken';
   } finally {
     releaseEventLoop();
+  }
+}
+
+/**
+ * The wait shared by every primitive whose waiters only need "some slot
+ * changed, look again" (semaphores, events): announce yourself in
+ * `waitersIndex`, re-check `ready()`, and sleep while `slots[index]` still
+ * holds the value seen before that check. A releaser publishes its change
+ * first and reads the waiter count after, so either the waiter sees the
+ * change or the releaser sees the waiter: no wake-up is lost.
+ *
+ * `ready()` may consume what it finds (take a permit, reset an event).
+ */
+export function blockUntil(slots: Int32Array, index: number, waitersIndex: number, ready: () => boolean, deadline: number): boolean {
+  if (ready()) return true;
+  Atomics.add(slots, waitersIndex, 1);
+  try {
+    for (;;) {
+      const seen = Atomics.load(slots, index);
+      if (ready()) return true;
+      if (blockWhile(slots, index, seen, deadline) === 'timed-out' && remaining(deadline) <= 0) return ready();
+    }
+  } finally {
+    Atomics.sub(slots, waitersIndex, 1);
+  }
+}
+
+/** The non-blocking form of {@link blockUntil}; rejects with `OperationCancelledError` on abort. */
+export async function waitUntil(
+  slots: Int32Array,
+  index: number,
+  waitersIndex: number,
+  ready: () => boolean,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  if (signal?.aborted) throw new OperationCancelledError(signal.reason, false);
+  if (ready()) return true;
+  Atomics.add(slots, waitersIndex, 1);
+  try {
+    for (;;) {
+      const seen = Atomics.load(slots, index);
+      if (ready()) return true;
+      const outcome = await waitWhile(slots, index, seen, deadline, signal);
+      if (outcome === 'aborted') throw new OperationCancelledError(signal?.reason, false);
+      if (outcome === 'timed-out') return ready();
+    }
+  } finally {
+    Atomics.sub(slots, waitersIndex, 1);
   }
 }

@@ -1,0 +1,86 @@
+/**
+ * What the event primitives share: a cell, an optional name, a blocking wait
+ * for runspaces and an async wait for everyone, both built on the announced
+ * wait of `waiting.ts` (STATE is the watched slot, WAITERS counts waiters so
+ * a signal skips `Atomics.notify` when nobody waits).
+ *
+ * @module
+ */
+
+import { isMainThread } from 'node:worker_threads';
+import { newCell, Slot, type Cell, type Kind } from './arena.js';
+import type { MutexAcquireOptions } from './mutex.js';
+import { noteCrossing, type SharedHandle } from './shared-cells.js';
+import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
+
+/** Options of an async wait: `timeout` ms (then false), `signal` (then `OperationCancelledError`). */
+export type WaitOptions = MutexAcquireOptions;
+
+let adopting: { cell: Cell; name: string | null } | undefined;
+const READY: Promise<boolean> = Promise.resolve(true);
+
+export abstract class EventHandle {
+  readonly #cell: Cell;
+  readonly #name: string | null;
+  readonly #kind: Kind;
+
+  /** `init` sets up a new cell; it is skipped when wrapping an existing one. */
+  protected constructor(kind: Kind, init: (slots: Int32Array) => void) {
+    this.#kind = kind;
+    if (adopting !== undefined) {
+      ({ cell: this.#cell, name: this.#name } = adopting);
+      adopting = undefined;
+      return;
+    }
+    this.#cell = newCell(kind);
+    init(this.#cell.slots);
+    this.#name = null;
+  }
+
+  /** @internal Builds an instance of `ctor` around an existing cell. */
+  static adopt<T>(ctor: new () => T, cell: Cell, name: string | null): T {
+    adopting = { cell, name };
+    return new ctor();
+  }
+
+  /** The name, without a `Local\` prefix; null when unnamed. */
+  get name(): string | null {
+    return this.#name;
+  }
+
+  protected get slots(): Int32Array {
+    return this.#cell.slots;
+  }
+
+  /** True when a waiter may pass now; may consume what lets it pass. */
+  protected abstract tryPass(): boolean;
+
+  readonly #pass = (): boolean => this.tryPass();
+
+  /** Blocks this runspace's thread until the event lets it pass (true) or `timeout` ms pass (false). Refused on the main thread. */
+  waitOne(timeout?: number): boolean {
+    if (isMainThread) assertMayBlock(`${this.constructor.name}.waitOne`, `await ${this.constructor.name.replace(/^./, (c) => c.toLowerCase())}.waitAsync()`);
+    return blockUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, deadlineOf(validTimeout(timeout)));
+  }
+
+  /** Waits without blocking: true when the event let it pass, false on timeout; rejects on abort. */
+  waitAsync(options?: WaitOptions): Promise<boolean> {
+    if (options === undefined && this.tryPass()) return READY;
+    try {
+      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, deadlineOf(validTimeout(options?.timeout)), options?.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Wakes waiters after STATE changed, unless nobody waits. */
+  protected wake(count = Infinity): void {
+    if (Atomics.load(this.#cell.slots, Slot.Waiters) > 0) Atomics.notify(this.#cell.slots, Slot.State, count);
+  }
+
+  /** @internal What crosses a thread boundary in place of this object. */
+  toShared(): SharedHandle {
+    noteCrossing(this.#cell);
+    return { kind: this.#kind, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#name };
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Opening named primitives: the `open` / `openExisting` / `tryOpenExisting`
+ * trio every kind shares, with the kind check that keeps one name to one kind.
+ *
+ * @module
+ */
+
+import { WaitHandleKindError, WaitHandleNotFoundError } from '../errors.js';
+import { KIND_NAMES, lookupNamed, normalizeName, Slot, type Cell, type Kind } from './arena.js';
+
+export interface NamedCell {
+  readonly cell: Cell;
+  /** The name without its `Local\` prefix. */
+  readonly name: string;
+  readonly createdNew: boolean;
+}
+
+function checkKind(cell: Cell, kind: Kind, asked: string): void {
+  const found = Atomics.load(cell.slots, Slot.Kind);
+  if (found !== kind) throw new WaitHandleKindError(asked, KIND_NAMES[found] ?? 'unknown object', KIND_NAMES[kind] ?? 'object');
+}
+
+/** The cell of this name, created with `init` (which must set nothing but the cell's own slots) when new. */
+export function openNamed(kind: Kind, name: string, init: (slots: Int32Array) => void): NamedCell {
+  const local = normalizeName(name);
+  const found = lookupNamed(local, true, (slots) => {
+    slots[Slot.Kind] = kind;
+    init(slots);
+  })!;
+  checkKind(found.cell, kind, name);
+  return { cell: found.cell, name: local, createdNew: found.createdNew };
+}
+
+export function tryOpenExistingNamed(kind: Kind, name: string): NamedCell | undefined {
+  const local = normalizeName(name);
+  const found = lookupNamed(local, false, () => undefined);
+  if (found === undefined) return undefined;
+  checkKind(found.cell, kind, name);
+  return { cell: found.cell, name: local, createdNew: false };
+}
+
+export function openExistingNamed(kind: Kind, name: string): NamedCell {
+  const found = tryOpenExistingNamed(kind, name);
+  if (found === undefined) throw new WaitHandleNotFoundError(name);
+  return found;
+}

@@ -1,0 +1,12 @@
+/**
+ * Every synchronization primitive, in one import: loading this module
+ * registers each kind, so any of them can cross threads.
+ *
+ * @module
+ */
+
+export { AutoResetEvent } from './auto-reset-event.js';
+export { CountdownEvent } from './countdown-event.js';
+export { ManualResetEvent } from './manual-reset-event.js';
+export { Mutex } from './mutex.js';
+export { Semaphore } from './semaphore.js';
