@@ -27,6 +27,7 @@ export { Semaphore } from './sync/semaphore.js';
 export { AutoResetEvent } from './sync/auto-reset-event.js';
 export { CountdownEvent } from './sync/countdown-event.js';
 export { ManualResetEvent } from './sync/manual-reset-event.js';
+export { ReaderWriterLock } from './sync/reader-writer-lock.js';
 export type { WaitOptions } from './sync/event-handle.js';
 export {
   AbandonedMutexError,

@@ -48,6 +48,7 @@ export const enum Kind {
   ManualResetEvent = 3,
   AutoResetEvent = 4,
   CountdownEvent = 5,
+  ReaderWriterLock = 6,
 }
 export const KIND_NAMES: Readonly<Record<number, string>> = {
   [Kind.Mutex]: 'Mutex',
@@ -55,6 +56,7 @@ export const KIND_NAMES: Readonly<Record<number, string>> = {
   [Kind.ManualResetEvent]: 'ManualResetEvent',
   [Kind.AutoResetEvent]: 'AutoResetEvent',
   [Kind.CountdownEvent]: 'CountdownEvent',
+  [Kind.ReaderWriterLock]: 'ReaderWriterLock',
 };
 
 const HEADER_INTS = 8;

@@ -9,4 +9,5 @@ export { AutoResetEvent } from './auto-reset-event.js';
 export { CountdownEvent } from './countdown-event.js';
 export { ManualResetEvent } from './manual-reset-event.js';
 export { Mutex } from './mutex.js';
+export { ReaderWriterLock } from './reader-writer-lock.js';
 export { Semaphore } from './semaphore.js';

@@ -67,7 +67,17 @@ export function recoverAbandoned(threadId: number): number {
   let recovered = 0;
   const recover = (cell: Cell): void => {
     const slots = cell.slots;
-    if (Atomics.load(slots, Slot.Kind) !== Kind.Mutex) return;
+    const kind = Atomics.load(slots, Slot.Kind);
+    if (kind === Kind.ReaderWriterLock) {
+      // A writer that died inside: free the lock and let everyone look again.
+      if (Atomics.load(slots, Slot.State) === -1 && Atomics.compareExchange(slots, Slot.Owner, owner, 0) === owner) {
+        Atomics.store(slots, Slot.State, 0);
+        Atomics.notify(slots, Slot.State);
+        recovered++;
+      }
+      return;
+    }
+    if (kind !== Kind.Mutex) return;
     if (Atomics.compareExchange(slots, Slot.Owner, owner, 0) !== owner) return;
     Atomics.store(slots, Slot.Recursion, 0);
     // Flag first, then free: whoever takes the freed mutex sees the flag.

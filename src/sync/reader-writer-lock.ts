@@ -1,0 +1,243 @@
+/**
+ * ReaderWriterLock: many readers or one writer, writers first.
+ *
+ * ## Slots
+ * ```
+ *  STATE            readers inside (> 0), 0 free, -1 a writer inside
+ *  OWNER            the writer's threadId + 1 while a writer is inside
+ *  MAXIMUM (reused) writers waiting: while > 0, new readers wait
+ *  WAITERS          readers and writers asleep, so exits skip notify when none
+ * ```
+ *
+ * ## Protocol
+ * A reader enters by compare-exchanging STATE s → s + 1, only when s >= 0
+ * and no writer waits. A writer first counts itself as waiting (from then on
+ * no new reader enters), then enters by compare-exchanging 0 → -1. Everyone
+ * sleeps on STATE while it holds the value they last saw; the last reader out
+ * and the writer out wake all sleepers, who re-check. A writer that gives up
+ * (timeout, abort) wakes everyone too: readers held back only by it must
+ * re-check, since STATE did not change.
+ *
+ * ## Guarantees
+ * Writers never starve: once one waits, readers drain and no new one enters.
+ * Readers can starve while writers keep coming (writer preference). Not
+ * reentrant: a runspace blocking for the write lock it holds throws rather
+ * than deadlock (async callers of one thread are told apart only by waiting). If a writer's runspace dies
+ * inside, the pool frees the lock; readers are counted, not owned, so a
+ * reader dying inside leaves its count behind (avoid long reads in runspaces
+ * that may crash).
+ *
+ * @module
+ */
+
+import { isMainThread } from 'node:worker_threads';
+import { InvalidOperationError, SynchronizationLockError, TimeoutError } from '../errors.js';
+import { Kind, newCell, Slot, type Cell } from './arena.js';
+import type { WaitOptions } from './event-handle.js';
+import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
+import { SELF } from './ownership.js';
+import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells.js';
+import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
+
+const WRITERS_WAITING = Slot.Maximum;
+let adopting: { cell: Cell; name: string | null } | undefined;
+
+/**
+ * A reader-writer lock shared by every runspace and the main thread: any
+ * number of readers, or one writer; a waiting writer blocks new readers so
+ * writers never starve.
+ *
+ * Blocking forms (`enterReadLock`, `enterWriteLock`, `tryEnter…`) are for
+ * runspaces and refused on the main thread; `withReadLock`, `withWriteLock`,
+ * `acquireRead` and `acquireWrite` never block an event loop.
+ *
+ * @example
+ * ```ts
+ * const cacheLock = new ReaderWriterLock();
+ * const value = await cacheLock.withReadLock(() => cache.get(key));
+ * await cacheLock.withWriteLock(() => cache.set(key, fresh));
+ * ```
+ */
+export class ReaderWriterLock {
+  readonly #cell: Cell;
+  readonly #slots: Int32Array;
+  readonly #name: string | null;
+
+  constructor() {
+    if (adopting !== undefined) {
+      ({ cell: this.#cell, name: this.#name } = adopting);
+      adopting = undefined;
+    } else {
+      this.#cell = newCell(Kind.ReaderWriterLock);
+      this.#name = null;
+    }
+    this.#slots = this.#cell.slots;
+  }
+
+  /** @internal */
+  static fromCell(cell: Cell, name: string | null): ReaderWriterLock {
+    adopting = { cell, name };
+    return new ReaderWriterLock();
+  }
+
+  static open(name: string): { lock: ReaderWriterLock; createdNew: boolean } {
+    const found = openNamed(Kind.ReaderWriterLock, name, () => undefined);
+    return { lock: ReaderWriterLock.fromCell(found.cell, found.name), createdNew: found.createdNew };
+  }
+
+  static openExisting(name: string): ReaderWriterLock {
+    const found = openExistingNamed(Kind.ReaderWriterLock, name);
+    return ReaderWriterLock.fromCell(found.cell, found.name);
+  }
+
+  static tryOpenExisting(name: string): ReaderWriterLock | undefined {
+    const found = tryOpenExistingNamed(Kind.ReaderWriterLock, name);
+    return found === undefined ? undefined : ReaderWriterLock.fromCell(found.cell, found.name);
+  }
+
+  get name(): string | null {
+    return this.#name;
+  }
+
+  /** Readers inside right now (a snapshot). */
+  get currentReadCount(): number {
+    return Math.max(0, Atomics.load(this.#slots, Slot.State));
+  }
+
+  get isWriteLockHeld(): boolean {
+    return Atomics.load(this.#slots, Slot.State) === -1;
+  }
+
+  /** Blocks this runspace until it may read. */
+  enterReadLock(): void {
+    this.tryEnterReadLock(undefined);
+  }
+
+  /** Blocks this runspace until it may read (true) or `timeout` ms pass (false). */
+  tryEnterReadLock(timeout?: number): boolean {
+    if (isMainThread) assertMayBlock('ReaderWriterLock.enterReadLock', 'await lock.acquireRead() or lock.withReadLock()');
+    return blockUntil(this.#slots, Slot.State, Slot.Waiters, this.#tryRead, deadlineOf(validTimeout(timeout)));
+  }
+
+  exitReadLock(): void {
+    const slots = this.#slots;
+    for (;;) {
+      const readers = Atomics.load(slots, Slot.State);
+      if (readers <= 0) throw new SynchronizationLockError('exitReadLock was called without a read lock held.');
+      if (Atomics.compareExchange(slots, Slot.State, readers, readers - 1) === readers) {
+        if (readers === 1) this.#wakeAll();
+        return;
+      }
+    }
+  }
+
+  /** Blocks this runspace until it is the only writer, with no reader inside. */
+  enterWriteLock(): void {
+    this.tryEnterWriteLock(undefined);
+  }
+
+  /** Blocks this runspace until it may write (true) or `timeout` ms pass (false). */
+  tryEnterWriteLock(timeout?: number): boolean {
+    if (isMainThread) assertMayBlock('ReaderWriterLock.enterWriteLock', 'await lock.acquireWrite() or lock.withWriteLock()');
+    this.#refuseRecursion();
+    const deadline = deadlineOf(validTimeout(timeout));
+    Atomics.add(this.#slots, WRITERS_WAITING, 1);
+    let entered = false;
+    try {
+      entered = blockUntil(this.#slots, Slot.State, Slot.Waiters, this.#tryWrite, deadline);
+      return entered;
+    } finally {
+      this.#stopWaitingAsWriter(entered);
+    }
+  }
+
+  exitWriteLock(): void {
+    const slots = this.#slots;
+    if (Atomics.load(slots, Slot.State) !== -1 || slots[Slot.Owner] !== SELF) {
+      throw new SynchronizationLockError('exitWriteLock was called by code that does not hold the write lock.');
+    }
+    slots[Slot.Owner] = 0;
+    Atomics.store(slots, Slot.State, 0);
+    this.#wakeAll();
+  }
+
+  /** Waits without blocking until it may read: true, or false on timeout; rejects on abort. */
+  acquireRead(options?: WaitOptions): Promise<boolean> {
+    try {
+      return waitUntil(this.#slots, Slot.State, Slot.Waiters, this.#tryRead, deadlineOf(validTimeout(options?.timeout)), options?.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Waits without blocking until it may write: true, or false on timeout; rejects on abort. */
+  async acquireWrite(options?: WaitOptions): Promise<boolean> {
+    // No recursion check here: another async task of this thread holding the
+    // lock is a reason to wait, not an error.
+    const deadline = deadlineOf(validTimeout(options?.timeout));
+    Atomics.add(this.#slots, WRITERS_WAITING, 1);
+    let entered = false;
+    try {
+      entered = await waitUntil(this.#slots, Slot.State, Slot.Waiters, this.#tryWrite, deadline, options?.signal);
+      return entered;
+    } finally {
+      this.#stopWaitingAsWriter(entered);
+    }
+  }
+
+  /** Runs `fn` holding a read lock, released afterwards whatever happens. Throws `TimeoutError` on timeout. */
+  async withReadLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    if (!(await this.acquireRead(options))) throw new TimeoutError(options?.timeout ?? 0, false);
+    try {
+      return await fn();
+    } finally {
+      this.exitReadLock();
+    }
+  }
+
+  /** Runs `fn` holding the write lock, released afterwards whatever happens. Throws `TimeoutError` on timeout. */
+  async withWriteLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    if (!(await this.acquireWrite(options))) throw new TimeoutError(options?.timeout ?? 0, false);
+    try {
+      return await fn();
+    } finally {
+      this.exitWriteLock();
+    }
+  }
+
+  /** @internal */
+  toShared(): SharedHandle {
+    noteCrossing(this.#cell);
+    return { kind: Kind.ReaderWriterLock, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#name };
+  }
+
+  readonly #tryRead = (): boolean => {
+    const slots = this.#slots;
+    const readers = Atomics.load(slots, Slot.State);
+    return readers >= 0 && Atomics.load(slots, WRITERS_WAITING) === 0 && Atomics.compareExchange(slots, Slot.State, readers, readers + 1) === readers;
+  };
+
+  readonly #tryWrite = (): boolean => {
+    if (Atomics.compareExchange(this.#slots, Slot.State, 0, -1) !== 0) return false;
+    this.#slots[Slot.Owner] = SELF;
+    return true;
+  };
+
+  #refuseRecursion(): void {
+    if (Atomics.load(this.#slots, Slot.State) === -1 && this.#slots[Slot.Owner] === SELF) {
+      throw new InvalidOperationError('This thread already holds the write lock; a ReaderWriterLock is not reentrant.');
+    }
+  }
+
+  #stopWaitingAsWriter(entered: boolean): void {
+    Atomics.sub(this.#slots, WRITERS_WAITING, 1);
+    // Readers held back only by this writer must look again.
+    if (!entered) this.#wakeAll();
+  }
+
+  #wakeAll(): void {
+    if (Atomics.load(this.#slots, Slot.Waiters) > 0) Atomics.notify(this.#slots, Slot.State);
+  }
+}
+
+registerReviver(Kind.ReaderWriterLock, ReaderWriterLock, (cell, name) => ReaderWriterLock.fromCell(cell, name));
