@@ -6,17 +6,22 @@
  *  STATE            readers inside (> 0), 0 free, -1 a writer inside
  *  OWNER            the writer's threadId + 1 while a writer is inside
  *  MAXIMUM (reused) writers waiting: while > 0, new readers wait
+ *  RECURSION (reused) EPOCH: bumped by every change that may let a sleeper in
  *  WAITERS          readers and writers asleep, so exits skip notify when none
  * ```
  *
  * ## Protocol
  * A reader enters by compare-exchanging STATE s → s + 1, only when s >= 0
  * and no writer waits. A writer first counts itself as waiting (from then on
- * no new reader enters), then enters by compare-exchanging 0 → -1. Everyone
- * sleeps on STATE while it holds the value they last saw; the last reader out
- * and the writer out wake all sleepers, who re-check. A writer that gives up
- * (timeout, abort) wakes everyone too: readers held back only by it must
- * re-check, since STATE did not change.
+ * no new reader enters), then enters by compare-exchanging 0 → -1.
+ *
+ * Sleepers watch EPOCH, not STATE. A reader held back only by a waiting
+ * writer sees STATE 0; if it slept on STATE, the writer could enter and leave
+ * (0 → -1 → 0) and notify before the reader was asleep, and the reader would
+ * then sleep on an unchanged 0 for good (an ABA lost wake-up, found by this
+ * module's tests). EPOCH only grows, so a change can never look like none.
+ * The last reader out, a writer out, and a writer giving up (readers held
+ * back only by it must look again) bump EPOCH and wake every sleeper.
  *
  * ## Guarantees
  * Writers never starve: once one waits, readers drain and no new one enters.
@@ -40,6 +45,7 @@ import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells
 import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
 
 const WRITERS_WAITING = Slot.Maximum;
+const EPOCH = Slot.Recursion;
 let adopting: { cell: Cell; name: string | null } | undefined;
 
 /**
@@ -116,7 +122,7 @@ export class ReaderWriterLock {
   /** Blocks this runspace until it may read (true) or `timeout` ms pass (false). */
   tryEnterReadLock(timeout?: number): boolean {
     if (isMainThread) assertMayBlock('ReaderWriterLock.enterReadLock', 'await lock.acquireRead() or lock.withReadLock()');
-    return blockUntil(this.#slots, Slot.State, Slot.Waiters, this.#tryRead, deadlineOf(validTimeout(timeout)));
+    return blockUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadlineOf(validTimeout(timeout)));
   }
 
   exitReadLock(): void {
@@ -144,7 +150,7 @@ export class ReaderWriterLock {
     Atomics.add(this.#slots, WRITERS_WAITING, 1);
     let entered = false;
     try {
-      entered = blockUntil(this.#slots, Slot.State, Slot.Waiters, this.#tryWrite, deadline);
+      entered = blockUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryWrite, deadline);
       return entered;
     } finally {
       this.#stopWaitingAsWriter(entered);
@@ -164,7 +170,7 @@ export class ReaderWriterLock {
   /** Waits without blocking until it may read: true, or false on timeout; rejects on abort. */
   acquireRead(options?: WaitOptions): Promise<boolean> {
     try {
-      return waitUntil(this.#slots, Slot.State, Slot.Waiters, this.#tryRead, deadlineOf(validTimeout(options?.timeout)), options?.signal);
+      return waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadlineOf(validTimeout(options?.timeout)), options?.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -178,7 +184,7 @@ export class ReaderWriterLock {
     Atomics.add(this.#slots, WRITERS_WAITING, 1);
     let entered = false;
     try {
-      entered = await waitUntil(this.#slots, Slot.State, Slot.Waiters, this.#tryWrite, deadline, options?.signal);
+      entered = await waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryWrite, deadline, options?.signal);
       return entered;
     } finally {
       this.#stopWaitingAsWriter(entered);
@@ -236,7 +242,8 @@ export class ReaderWriterLock {
   }
 
   #wakeAll(): void {
-    if (Atomics.load(this.#slots, Slot.Waiters) > 0) Atomics.notify(this.#slots, Slot.State);
+    Atomics.add(this.#slots, EPOCH, 1);
+    if (Atomics.load(this.#slots, Slot.Waiters) > 0) Atomics.notify(this.#slots, EPOCH);
   }
 }
 

@@ -72,7 +72,9 @@ export function recoverAbandoned(threadId: number): number {
       // A writer that died inside: free the lock and let everyone look again.
       if (Atomics.load(slots, Slot.State) === -1 && Atomics.compareExchange(slots, Slot.Owner, owner, 0) === owner) {
         Atomics.store(slots, Slot.State, 0);
-        Atomics.notify(slots, Slot.State);
+        // Its sleepers watch the epoch in the RECURSION slot (see reader-writer-lock.ts).
+        Atomics.add(slots, Slot.Recursion, 1);
+        Atomics.notify(slots, Slot.Recursion);
         recovered++;
       }
       return;

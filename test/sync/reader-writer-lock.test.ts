@@ -52,6 +52,29 @@ describe('ReaderWriterLock', () => {
     expect(cells[1]).toBeGreaterThan(1);
   });
 
+  test('heavy reader/writer churn never loses a wake-up (all 4 runspaces finish)', { timeout: 20_000 }, async () => {
+    const lock = new ReaderWriterLock();
+    const cells = new Int32Array(new SharedArrayBuffer(4));
+    const finished = await Promise.all(Array.from({ length: 4 }, (_, i) => pool.invoke((ctx: Using, index: number) => {
+      const c = new Int32Array(ctx.using.cells);
+      for (let k = 0; k < 40_000; k++) {
+        if ((k * 7 + index) % 3 === 0) {
+          ctx.using.lock.enterWriteLock();
+          c[0] = c[0]! + 1;
+          ctx.using.lock.exitWriteLock();
+        } else {
+          ctx.using.lock.enterReadLock();
+          // A moment inside, so writers queue up behind readers and hold new readers back.
+          for (let spin = 0; spin < 300; spin++);
+          ctx.using.lock.exitReadLock();
+        }
+      }
+      return true;
+    }, { args: [i], using: { lock, cells: cells.buffer } })));
+    expect(finished).toEqual([true, true, true, true]);
+    expect(cells[0]).toBe(Array.from({ length: 4 }, (_, index) => Array.from({ length: 40_000 }, (_, k) => ((k * 7 + index) % 3 === 0 ? 1 : 0) as number).reduce((a, b) => a + b, 0)).reduce((a, b) => a + b, 0));
+  });
+
   test('a waiting writer blocks new readers, so it gets in while readers keep coming', async () => {
     const lock = new ReaderWriterLock();
     const gate = new Gate();
