@@ -25,6 +25,8 @@ export { Mutex } from './sync/mutex.js';
 export type { LockInfo, MutexAcquireOptions, WithLockOptions } from './sync/mutex.js';
 export { Semaphore } from './sync/semaphore.js';
 export { AutoResetEvent } from './sync/auto-reset-event.js';
+export { Barrier } from './sync/barrier.js';
+export type { PostPhaseAction } from './sync/barrier.js';
 export { CountdownEvent } from './sync/countdown-event.js';
 export { ManualResetEvent } from './sync/manual-reset-event.js';
 export { ReaderWriterLock } from './sync/reader-writer-lock.js';

@@ -49,6 +49,7 @@ export const enum Kind {
   AutoResetEvent = 4,
   CountdownEvent = 5,
   ReaderWriterLock = 6,
+  Barrier = 7,
 }
 export const KIND_NAMES: Readonly<Record<number, string>> = {
   [Kind.Mutex]: 'Mutex',
@@ -57,6 +58,7 @@ export const KIND_NAMES: Readonly<Record<number, string>> = {
   [Kind.AutoResetEvent]: 'AutoResetEvent',
   [Kind.CountdownEvent]: 'CountdownEvent',
   [Kind.ReaderWriterLock]: 'ReaderWriterLock',
+  [Kind.Barrier]: 'Barrier',
 };
 
 const HEADER_INTS = 8;

@@ -6,6 +6,7 @@
  */
 
 export { AutoResetEvent } from './auto-reset-event.js';
+export { Barrier } from './barrier.js';
 export { CountdownEvent } from './countdown-event.js';
 export { ManualResetEvent } from './manual-reset-event.js';
 export { Mutex } from './mutex.js';

@@ -18,6 +18,7 @@ export interface SharedHandle {
   readonly kind: number;
   readonly buffer: SharedArrayBuffer;
   readonly base: number;
+  /** The name of a named primitive; for a Barrier, the source of its post-phase action. */
   readonly name: string | null;
 }
 

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Barrier, InvalidOperationError, RunspacePool, type RunspaceContext } from 'runspaces';
+
+let pool: RunspacePool;
+beforeAll(async () => {
+  pool = await RunspacePool.open({ minRunspaces: 3, maxRunspaces: 3 });
+});
+afterAll(() => pool.close());
+
+describe('Barrier', () => {
+  test('no participant starts a phase before all finished the previous one, over 2000 phases', async () => {
+    const phases = 2_000;
+    const barrier = new Barrier(4);
+    // progress[i] = phases completed by participant i
+    const progress = new Int32Array(new SharedArrayBuffer(16));
+    const check = (mine: number, all: Int32Array) => {
+      for (let j = 0; j < 4; j++) if (Math.abs(Atomics.load(all, j) - mine) > 1) return false;
+      return true;
+    };
+    const runspaces = [0, 1, 2].map((i) => pool.invoke((ctx: RunspaceContext<{ barrier: Barrier; progress: SharedArrayBuffer }>, index: number, rounds: number) => {
+      const all = new Int32Array(ctx.using.progress);
+      let ok = true;
+      for (let phase = 0; phase < rounds; phase++) {
+        for (let j = 0; j < 4; j++) if (Math.abs(Atomics.load(all, j) - phase) > 1) ok = false;
+        Atomics.store(all, index, phase + 1);
+        ctx.using.barrier.signalAndWait();
+      }
+      return ok;
+    }, { args: [i, phases], using: { barrier, progress: progress.buffer } }));
+    let mainOk = true;
+    for (let phase = 0; phase < phases; phase++) {
+      if (!check(phase, progress)) mainOk = false;
+      Atomics.store(progress, 3, phase + 1);
+      await barrier.signalAndWaitAsync();
+    }
+    expect(await Promise.all(runspaces)).toEqual([true, true, true]);
+    expect(mainOk).toBe(true);
+    expect(barrier.currentPhaseNumber).toBe(phases % 32768);
+  });
+
+  test('the post-phase action runs once per phase, in whichever thread arrives last', async () => {
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    const barrier = new Barrier(3, function countPhase(b) {
+      // Runs in the last thread to arrive: no closure, as for script blocks.
+      const cells = new Int32Array((globalThis as unknown as { __phaseCells: SharedArrayBuffer }).__phaseCells);
+      Atomics.add(cells, 0, 1);
+      void b;
+    });
+    (globalThis as unknown as { __phaseCells: SharedArrayBuffer }).__phaseCells = counter.buffer;
+    const setup = (ctx: RunspaceContext<{ cells: SharedArrayBuffer }>) => {
+      (globalThis as unknown as { __phaseCells: SharedArrayBuffer }).__phaseCells = ctx.using.cells;
+    };
+    const rs = [await pool.acquire(), await pool.acquire()];
+    for (const r of rs) await r.invoke(setup, { using: { cells: counter.buffer } });
+    await Promise.all([
+      ...rs.map((r) => r.invoke((ctx) => { for (let i = 0; i < 200; i++) (ctx.using.barrier as Barrier).signalAndWait(); }, { using: { barrier } })),
+      (async () => { for (let i = 0; i < 200; i++) await barrier.signalAndWaitAsync(); })(),
+    ]);
+    for (const r of rs) r.release();
+    expect(counter[0]).toBe(200);
+  });
+
+  test('a participant that times out is taken back out of the phase', async () => {
+    const barrier = new Barrier(2);
+    expect(await barrier.signalAndWaitAsync({ timeout: 10 })).toBe(false);
+    expect(barrier.participantsRemaining).toBe(2);
+    const first = barrier.signalAndWaitAsync({ timeout: 5_000 });
+    expect(await barrier.signalAndWaitAsync()).toBe(true);
+    expect(await first).toBe(true);
+    expect(barrier.currentPhaseNumber).toBe(1);
+  });
+
+  test('participants can be added and removed; removing the last missing one completes the phase', async () => {
+    const barrier = new Barrier(1);
+    expect(barrier.addParticipants(2)).toBe(0);
+    expect(barrier.participantCount).toBe(3);
+    const waiting = barrier.signalAndWaitAsync({ timeout: 5_000 });
+    const second = barrier.signalAndWaitAsync({ timeout: 5_000 });
+    barrier.removeParticipants(1);
+    expect(await Promise.all([waiting, second])).toEqual([true, true]);
+    expect(() => barrier.removeParticipants(5)).toThrow(InvalidOperationError);
+    await expect(new Barrier(0).signalAndWaitAsync()).rejects.toThrow(InvalidOperationError);
+  });
+
+  test('a blocking signalAndWait on the main thread is refused', () => {
+    expect(() => new Barrier(1).signalAndWait()).toThrow(/signalAndWaitAsync/);
+  });
+});
