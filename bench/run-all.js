@@ -37,6 +37,7 @@ console.log(`- uncontended lock+unlock with owner and recursion: ${(m.uncontende
 console.log(`- contended throughput: ${(m.contended.mutex / m.contended.bare).toFixed(2)}x the bare mutex (target >= 0.8x)`);
 console.log(`- async acquire on the free path: ${(m.asyncFree.runspaces / m.asyncFree['async-mutex']).toFixed(1)}x async-mutex (target >= 10x)`);
 console.log(`- handoff: ${m.handoff.mutex.toFixed(2)} us (target < 2 us)`);
+console.log(`- fair mode's cost: contended throughput ${(m.contended.fair / m.contended.mutex).toFixed(2)}x the default (barging) mode`);
 console.log(`- abandoned-lock recovery: ${m.abandoned.mutex.toFixed(1)} ms (target < 20 ms)`);
 
 mkdirSync('.bench-results', { recursive: true });

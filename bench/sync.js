@@ -51,6 +51,17 @@ const loops = {
     else for (let i = 0; i < n; i++) { while (Atomics.load(whose, 0) !== index); m.waitOne(); Atomics.store(whose, 0, 1 - index); m.releaseMutex(); }
     return performance.now() - t0;
   },
+  fair: (ctx, op, n, index) => {
+    const m = ctx.using.lock;
+    const whose = new Int32Array(ctx.using.turn);
+    const gate = new Int32Array(ctx.using.start);
+    Atomics.add(gate, 1, 1);
+    Atomics.wait(gate, 0, 0);
+    const t0 = performance.now();
+    if (op === 'loop') for (let i = 0; i < n; i++) { m.waitOne(); m.releaseMutex(); }
+    else for (let i = 0; i < n; i++) { while (Atomics.load(whose, 0) !== index); m.waitOne(); Atomics.store(whose, 0, 1 - index); m.releaseMutex(); }
+    return performance.now() - t0;
+  },
   semaphore: (ctx, op, n, index) => {
     const s = ctx.using.lock;
     const whose = new Int32Array(ctx.using.turn);
@@ -67,6 +78,7 @@ const loops = {
 let pool;
 function makeLock(kind) {
   if (kind === 'bare') return new SharedArrayBuffer(4);
+  if (kind === 'fair') return new Mutex(false, { fair: true });
   return kind === 'mutex' ? new Mutex() : new Semaphore(1, 1);
 }
 
@@ -146,7 +158,7 @@ export async function runSyncBenchmark({ repeats = 5, log = console.log } = {}) 
   const samples = {};
   const add = (metric, subject, value) => ((samples[metric] ??= {})[subject] ??= []).push(value);
   for (let r = 0; r < repeats; r++) {
-    for (const lock of ['bare', 'mutex', 'semaphore']) {
+    for (const lock of ['bare', 'mutex', 'fair', 'semaphore']) {
       add('uncontended', lock, await uncontended(lock));
       add('contended', lock, await contended(lock));
       add('handoff', lock, await handoff(lock));
@@ -163,13 +175,13 @@ export async function runSyncBenchmark({ repeats = 5, log = console.log } = {}) 
 
 export function syncTable({ medians: m }) {
   return [
-    '| metric | bare 3-state mutex | runspaces Mutex | runspaces Semaphore(1,1) | async-mutex |',
-    '|---|---:|---:|---:|---:|',
-    `| uncontended lock+unlock in a worker (ns, lower is better) | ${fmt(m.uncontended.bare)} | ${fmt(m.uncontended.mutex)} (${(m.uncontended.mutex / m.uncontended.bare).toFixed(2)}× bare) | ${fmt(m.uncontended.semaphore)} | |`,
-    `| 2 workers contending (M pairs/s, higher is better) | ${fmt(m.contended.bare, 2)} | ${fmt(m.contended.mutex, 2)} (${(m.contended.mutex / m.contended.bare).toFixed(2)}× bare) | ${fmt(m.contended.semaphore, 2)} | |`,
-    `| handoff between 2 workers (µs, lower is better) | ${fmt(m.handoff.bare, 2)} | ${fmt(m.handoff.mutex, 2)} | ${fmt(m.handoff.semaphore, 2)} | |`,
-    `| async acquire+release, free lock, main thread (M/s, higher is better) | | ${fmt(m.asyncFree.runspaces, 2)} (${(m.asyncFree.runspaces / m.asyncFree['async-mutex']).toFixed(1)}× async-mutex) | | ${fmt(m.asyncFree['async-mutex'], 2)} |`,
-    `| abandoned-lock recovery: terminate to waiter owning (ms) | | ${fmt(m.abandoned.mutex, 2)} | | |`,
+    '| metric | bare 3-state mutex | runspaces Mutex | runspaces Mutex (fair) | runspaces Semaphore(1,1) | async-mutex |',
+    '|---|---:|---:|---:|---:|---:|',
+    `| uncontended lock+unlock in a worker (ns, lower is better) | ${fmt(m.uncontended.bare)} | ${fmt(m.uncontended.mutex)} (${(m.uncontended.mutex / m.uncontended.bare).toFixed(2)}× bare) | ${fmt(m.uncontended.fair)} | ${fmt(m.uncontended.semaphore)} | |`,
+    `| 2 workers contending (M pairs/s, higher is better) | ${fmt(m.contended.bare, 2)} | ${fmt(m.contended.mutex, 2)} (${(m.contended.mutex / m.contended.bare).toFixed(2)}× bare) | ${fmt(m.contended.fair, 2)} (${(m.contended.fair / m.contended.mutex).toFixed(2)}× unfair) | ${fmt(m.contended.semaphore, 2)} | |`,
+    `| handoff between 2 workers (µs, lower is better) | ${fmt(m.handoff.bare, 2)} | ${fmt(m.handoff.mutex, 2)} | ${fmt(m.handoff.fair, 2)} | ${fmt(m.handoff.semaphore, 2)} | |`,
+    `| async acquire+release, free lock, main thread (M/s, higher is better) | | ${fmt(m.asyncFree.runspaces, 2)} (${(m.asyncFree.runspaces / m.asyncFree['async-mutex']).toFixed(1)}× async-mutex) | | | ${fmt(m.asyncFree['async-mutex'], 2)} |`,
+    `| abandoned-lock recovery: terminate to waiter owning (ms) | | ${fmt(m.abandoned.mutex, 2)} | | | |`,
   ].join('\n');
 }
 

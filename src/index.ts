@@ -22,7 +22,7 @@ export type { RunspaceContext } from './runspace/context.js';
 export type { SessionState } from './runspace/session-state.js';
 export type { ProgressInfo, StreamName, StreamRecord } from './protocol/stream-records.js';
 export { Mutex } from './sync/mutex.js';
-export type { LockInfo, MutexAcquireOptions, WithLockOptions } from './sync/mutex.js';
+export type { LockInfo, MutexAcquireOptions, MutexOptions, WithLockOptions } from './sync/mutex.js';
 export { Semaphore } from './sync/semaphore.js';
 export { AutoResetEvent } from './sync/auto-reset-event.js';
 export { Barrier } from './sync/barrier.js';

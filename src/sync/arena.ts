@@ -16,7 +16,7 @@
  *  2     RECURSION   the owner                   Mutex: times the owner acquired it beyond the first
  *  3     ABANDONED   the supervisor; acquirer    1 when the last owner died holding it
  *  4     KIND        the creator, once           which primitive the cell is (names must match)
- *  5     MAXIMUM     the creator, once           Semaphore: its maximum count
+ *  5     MAXIMUM     the creator, once           Semaphore: its maximum count; Mutex: 1 when fair
  *  6     WAITERS     waiters                     how many wait, so a release skips notify when none do
  *  7     ID          the creator, once           process-unique id: the same cell, whichever object views it
  * ```

@@ -39,6 +39,7 @@
 
 import { AbandonedMutexError, OperationCancelledError, SynchronizationLockError, TimeoutError } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
+import { lockFairAsync, lockFairBlocking, unlockFair } from './handoff-lock.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells.js';
@@ -57,6 +58,16 @@ export interface MutexAcquireOptions {
   readonly timeout?: number;
   /** Stops waiting: `acquire` rejects with `OperationCancelledError`, holding nothing. */
   readonly signal?: AbortSignal;
+}
+
+/** Options of a new mutex. */
+export interface MutexOptions {
+  /**
+   * Hand ownership to the longest waiter instead of letting newcomers barge
+   * in. No waiter is ever overtaken, at a large cost in contended throughput
+   * (see docs/benchmarks.md). Default false.
+   */
+  readonly fair?: boolean;
 }
 
 export interface WithLockOptions extends MutexAcquireOptions {
@@ -103,17 +114,20 @@ export class Mutex {
   readonly #slots: Int32Array;
   readonly #local: LocalCell;
   readonly #name: string | null;
+  readonly #fair: boolean;
 
   /** An unnamed mutex; pass it to runspaces as a `using` value or argument. */
-  constructor(initiallyOwned = false) {
+  constructor(initiallyOwned = false, options: MutexOptions = {}) {
     if (adopting !== undefined) {
       ({ cell: this.#cell, name: this.#name } = adopting);
       adopting = undefined;
     } else {
       this.#cell = newCell(Kind.Mutex);
+      this.#cell.slots[Slot.Maximum] = options.fair ? 1 : 0;
       this.#name = null;
     }
     this.#slots = this.#cell.slots;
+    this.#fair = this.#slots[Slot.Maximum] === 1;
     this.#local = localCell(this.#slots[Slot.Id]!);
     if (initiallyOwned) this.#takeFree('thread');
   }
@@ -126,11 +140,12 @@ export class Mutex {
 
   /**
    * Opens the mutex of this name in this process, creating it if needed.
-   * `initiallyOwned` takes effect only when this call created it
+   * `initiallyOwned` and `fair` take effect only when this call created it
    * (`createdNew`), as in .NET. `Local\` and bare names are the same.
    */
-  static open(name: string, options: { initiallyOwned?: boolean } = {}): { mutex: Mutex; createdNew: boolean } {
+  static open(name: string, options: { initiallyOwned?: boolean } & MutexOptions = {}): { mutex: Mutex; createdNew: boolean } {
     const found = openNamed(Kind.Mutex, name, (slots) => {
+      slots[Slot.Maximum] = options.fair ? 1 : 0;
       if (options.initiallyOwned) {
         slots[Slot.State] = 1;
         slots[Slot.Owner] = SELF;
@@ -158,6 +173,11 @@ export class Mutex {
     return this.#name;
   }
 
+  /** True when ownership goes to the longest waiter (see `MutexOptions.fair`). */
+  get fair(): boolean {
+    return this.#fair;
+  }
+
   get #id(): number {
     return this.#slots[Slot.Id]!;
   }
@@ -183,6 +203,7 @@ export class Mutex {
   #waitBlocking(timeout: number | undefined): boolean {
     const deadline = deadlineOf(validTimeout(timeout));
     const slots = this.#slots;
+    if (this.#fair) return lockFairBlocking(slots, deadline);
     for (let i = 0; i < SPINS; i++) {
       if (Atomics.load(slots, Slot.State) === 0 && Atomics.compareExchange(slots, Slot.State, 0, 1) === 0) return true;
     }
@@ -296,12 +317,18 @@ export class Mutex {
     if (signal?.aborted) throw new OperationCancelledError(signal.reason, false);
     const slots = this.#cell.slots;
     if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0) {
-      let state = Atomics.exchange(slots, Slot.State, 2);
-      while (state !== 0) {
-        const outcome = await waitWhile(slots, Slot.State, 2, deadline, signal);
+      if (this.#fair) {
+        const outcome = await lockFairAsync(slots, deadline, signal);
         if (outcome === 'aborted') throw new OperationCancelledError(signal?.reason, false);
-        if (outcome === 'timed-out') return false;
-        state = Atomics.exchange(slots, Slot.State, 2);
+        if (!outcome) return false;
+      } else {
+        let state = Atomics.exchange(slots, Slot.State, 2);
+        while (state !== 0) {
+          const outcome = await waitWhile(slots, Slot.State, 2, deadline, signal);
+          if (outcome === 'aborted') throw new OperationCancelledError(signal?.reason, false);
+          if (outcome === 'timed-out') return false;
+          state = Atomics.exchange(slots, Slot.State, 2);
+        }
       }
     }
     this.#becomeOwner(holder);
@@ -330,7 +357,8 @@ export class Mutex {
     const slots = this.#slots;
     this.#local.holder = undefined;
     slots[Slot.Owner] = 0;
-    if (Atomics.exchange(slots, Slot.State, 0) === 2) Atomics.notify(slots, Slot.State, 1);
+    if (this.#fair) unlockFair(slots);
+    else if (Atomics.exchange(slots, Slot.State, 0) === 2) Atomics.notify(slots, Slot.State, 1);
   }
 }
 

@@ -13,6 +13,7 @@
 
 import { isMainThread } from 'node:worker_threads';
 import { cellAt, Kind, namedCells, Slot, type Cell } from './arena.js';
+import { unlockFair } from './handoff-lock.js';
 
 export interface SharedHandle {
   readonly kind: number;
@@ -85,8 +86,12 @@ export function recoverAbandoned(threadId: number): number {
     Atomics.store(slots, Slot.Recursion, 0);
     // Flag first, then free: whoever takes the freed mutex sees the flag.
     Atomics.store(slots, Slot.Abandoned, 1);
-    Atomics.store(slots, Slot.State, 0);
-    Atomics.notify(slots, Slot.State);
+    if (slots[Slot.Maximum] === 1) {
+      unlockFair(slots); // a fair mutex goes to its longest waiter, as on any release
+    } else {
+      Atomics.store(slots, Slot.State, 0);
+      Atomics.notify(slots, Slot.State);
+    }
     recovered++;
   };
   for (const cell of namedCells()) recover(cell);

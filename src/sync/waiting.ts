@@ -20,7 +20,12 @@ import { BlockingWaitError, InvalidArgumentError, OperationCancelledError } from
 /** Longest single `waitAsync`: waits without a deadline are sliced into these. */
 const SLICE_MS = 30_000;
 
-export type WaitOutcome = 'woken' | 'timed-out' | 'aborted';
+/**
+ * `notified`: an `Atomics.notify` woke this waiter; `woken`: it returned for
+ * another reason (the value had changed, or a slice of a long wait ended);
+ * callers re-check either way, and only a handoff lock cares which.
+ */
+export type WaitOutcome = 'notified' | 'woken' | 'timed-out' | 'aborted';
 
 /** A wait's timeout: milliseconds >= 0, or undefined / -1 / Infinity for none. */
 export function validTimeout(timeout: unknown): number | undefined {
@@ -45,9 +50,9 @@ export function deadlineOf(timeout: number | undefined): number {
 }
 
 /** Blocks this thread while `slots[index] === expected`, until woken or the deadline. */
-export function blockWhile(slots: Int32Array, index: number, expected: number, deadline: number): 'woken' | 'timed-out' {
+export function blockWhile(slots: Int32Array, index: number, expected: number, deadline: number): 'notified' | 'woken' | 'timed-out' {
   const result = Atomics.wait(slots, index, expected, remaining(deadline));
-  return result === 'timed-out' ? 'timed-out' : 'woken';
+  return result === 'timed-out' ? 'timed-out' : result === 'ok' ? 'notified' : 'woken';
 }
 
 let asyncWaiters = 0;
@@ -64,24 +69,35 @@ function releaseEventLoop(): void {
   }
 }
 
-/** Waits without blocking while `slots[index] === expected`, until woken, the deadline, or `signal`. */
+/** By default a wake-up that reaches an abandoned wait is handed to the next waiter. */
+const forwardWake = (slots: Int32Array, index: number): void => {
+  Atomics.notify(slots, index, 1);
+};
+
+/**
+ * Waits without blocking while `slots[index] === expected`, until woken, the
+ * deadline, or `signal`. `onLateWake` runs if the wait is notified after it
+ * was abandoned to `signal` (by default: pass the wake-up on).
+ */
 export async function waitWhile(
   slots: Int32Array,
   index: number,
   expected: number,
   deadline: number,
   signal: AbortSignal | undefined,
+  onLateWake: (slots: Int32Array, index: number) => void = forwardWake,
 ): Promise<WaitOutcome> {
   if (signal?.aborted) return 'aborted';
   const left = remaining(deadline);
   if (left <= 0) return 'timed-out';
   const waited = Atomics.waitAsync(slots, index, expected, Math.min(left, SLICE_MS));
-  if (!waited.async) return waited.value === 'timed-out' ? 'timed-out' : 'woken';
+  if (!waited.async) return 'woken';
   holdEventLoop();
   try {
     if (signal === undefined) {
       const value = await waited.value;
-      return value === 'timed-out' && remaining(deadline) <= 0 ? 'timed-out' : 'woken';
+      if (value === 'ok') return 'notified';
+      return remaining(deadline) <= 0 ? 'timed-out' : 'woken';
     }
     let onAbort!: () => void;
     const aborted = new Promise<'aborted'>((resolve) => {
@@ -94,11 +110,12 @@ export async function waitWhile(
       // Our wait stays registered in V8 until its timeout; if it is the one a
       // releaser wakes, hand that wake-up to the next waiter.
       void waited.value.then((value) => {
-        if (value === 'ok') Atomics.notify(slots, index, 1);
+        if (value === 'ok') onLateWake(slots, index);
       });
       return 'aborted';
     }
-    return outcome === 'timed-out' && remaining(deadline) <= 0 ? 'timed-out' : 'woken';
+    if (outcome === 'ok') return 'notified';
+    return remaining(deadline) <= 0 ? 'timed-out' : 'woken';
   } finally {
     releaseEventLoop();
   }
@@ -121,7 +138,7 @@ export function blockUntil(slots: Int32Array, index: number, waitersIndex: numbe
     for (;;) {
       const seen = Atomics.load(slots, index);
       if (ready()) return true;
-      if (blockWhile(slots, index, seen, deadline) === 'timed-out' && remaining(deadline) <= 0) return ready();
+      if (blockWhile(slots, index, seen, deadline) === 'timed-out') return ready();
     }
   } finally {
     Atomics.sub(slots, waitersIndex, 1);
