@@ -25,6 +25,34 @@ describe('ReaderWriterLock', () => {
     expect(cells[0]).toBe(400_000);
   });
 
+  test('mixed writers, blocking runspaces and async main-thread tasks, lose nothing', async () => {
+    const lock = new ReaderWriterLock();
+    const cells = new Int32Array(new SharedArrayBuffer(8));
+    const runspaces = Array.from({ length: 3 }, () => pool.invoke((ctx: Using, n: number) => {
+      const c = new Int32Array(ctx.using.cells);
+      for (let i = 0; i < n; i++) {
+        ctx.using.lock.enterWriteLock();
+        if (Atomics.add(c, 1, 1) !== 0) throw new Error('two writers at once');
+        c[0] = c[0]! + 1;
+        Atomics.sub(c, 1, 1);
+        ctx.using.lock.exitWriteLock();
+      }
+    }, { args: [20_000], using: { lock, cells: cells.buffer } }));
+    const main = Array.from({ length: 3 }, async () => {
+      for (let i = 0; i < 1_000; i++) {
+        await lock.withWriteLock(async () => {
+          if (Atomics.add(cells, 1, 1) !== 0) throw new Error('two writers at once');
+          const seen = cells[0]!;
+          if (i % 100 === 0) await Promise.resolve();
+          cells[0] = seen + 1;
+          Atomics.sub(cells, 1, 1);
+        });
+      }
+    });
+    await Promise.all([...runspaces, ...main]);
+    expect(cells[0]).toBe(3 * 20_000 + 3 * 1_000);
+  });
+
   test('readers share the lock, never with a writer', async () => {
     const lock = new ReaderWriterLock();
     // [readers inside, max readers seen, writers inside, overlap seen]
