@@ -26,10 +26,6 @@ export class IdleStack<T> {
     return true;
   }
 
-  has(item: T): boolean {
-    return this.#items.includes(item);
-  }
-
   [Symbol.iterator](): IterableIterator<T> {
     return this.#items[Symbol.iterator]();
   }

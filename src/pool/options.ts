@@ -100,7 +100,8 @@ export function moduleSpecifier(module: string | URL, base: () => string | null,
   return module;
 }
 
-export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: string | null): NormalizedPoolOptions {
+/** `callerFile` is asked only for a relative module path, and must be called while the caller is on the stack. */
+export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: () => string | null): NormalizedPoolOptions {
   const maxRunspaces = options.maxRunspaces ?? availableParallelism();
   const minRunspaces = options.minRunspaces ?? Math.min(1, maxRunspaces);
   if (!isValidCount(maxRunspaces, 1)) {
@@ -131,7 +132,7 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: s
     maxRunspaces,
     idleTimeout: options.idleTimeout ?? 30_000,
     variables,
-    modules: (session.modules ?? []).map((m, i) => moduleSpecifier(m, () => callerFile, `initialSessionState.modules[${i}]`)),
+    modules: (session.modules ?? []).map((m, i) => moduleSpecifier(m, callerFile, `initialSessionState.modules[${i}]`)),
     startup,
     throwOnOpenError: session.throwOnOpenError ?? false,
     resourceLimits: options.resourceLimits,

@@ -289,12 +289,12 @@ export class RunspaceHost {
       error: this.#error,
       intended: this.#intendedReason !== undefined,
       duringOpen,
-      reason: this.#intendedReason ?? describeExit(this.#error, exitCode),
+      reason: this.#intendedReason ?? describeExit(this.#error),
     }, lost, unstarted);
   }
 }
 
-function describeExit(error: unknown, exitCode: number): string {
+function describeExit(error: unknown): string {
   if ((error as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') return 'out of memory';
   if (error instanceof Error) return `uncaught exception: ${error.message}`;
   if (error !== undefined) return `uncaught exception: ${String(error)}`;

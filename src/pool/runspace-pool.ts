@@ -130,7 +130,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   /** Creates a pool in state `BeforeOpen`; call `open()`. Validates options now. */
   constructor(options: RunspacePoolOptions = {}) {
     super();
-    this.#options = normalizePoolOptions(options, callerFileUrl());
+    this.#options = normalizePoolOptions(options, callerFileUrl);
     this.#startup = this.#options.startup.map((fn) => scriptFor(fn, undefined).definition);
     this.#owner = {
       invokePinned: (host, target, opts) => this.#invokePinned(host, target, opts),
