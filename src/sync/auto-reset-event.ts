@@ -11,7 +11,7 @@
 import { Kind, Slot } from './arena.js';
 import { EventHandle } from './event-handle.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
-import { registerReviver } from './shared-cells.js';
+import { registerKind } from './shared-cells.js';
 
 /**
  * An event that releases one waiter per `set()` and resets itself.
@@ -65,4 +65,4 @@ export class AutoResetEvent extends EventHandle {
   }
 }
 
-registerReviver(Kind.AutoResetEvent, AutoResetEvent, (cell, name) => EventHandle.adopt(AutoResetEvent, cell, name));
+registerKind(Kind.AutoResetEvent, AutoResetEvent, (cell, name) => EventHandle.adopt(AutoResetEvent, cell, name));

@@ -28,7 +28,7 @@ import { isMainThread } from 'node:worker_threads';
 import { InvalidArgumentError, InvalidOperationError } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
-import { registerReviver, noteCrossing, type SharedHandle } from './shared-cells.js';
+import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
 
 const PHASE_SHIFT = 16;
@@ -37,7 +37,6 @@ const MAX_PARTICIPANTS = 0x7fff;
 
 export type PostPhaseAction = (barrier: Barrier) => void;
 
-let adopting: { cell: Cell; action: string | null } | undefined;
 
 function assertParticipants(name: string, value: unknown, min: number): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_PARTICIPANTS) {
@@ -70,10 +69,10 @@ export class Barrier {
   #action: PostPhaseAction | undefined;
 
   constructor(participantCount: number, postPhaseAction?: PostPhaseAction) {
-    if (adopting !== undefined) {
-      this.#cell = adopting.cell;
-      this.#actionSource = adopting.action;
-      adopting = undefined;
+    const adopted = takeAdopted();
+    if (adopted !== undefined) {
+      this.#cell = adopted.cell;
+      this.#actionSource = adopted.name;
     } else {
       assertParticipants('participantCount', participantCount, 0);
       if (postPhaseAction !== undefined && typeof postPhaseAction !== 'function') {
@@ -89,8 +88,7 @@ export class Barrier {
 
   /** @internal */
   static fromCell(cell: Cell, action: string | null): Barrier {
-    adopting = { cell, action };
-    return new Barrier(0);
+    return adoptCell(cell, action, () => new Barrier(0));
   }
 
   get participantCount(): number {
@@ -160,8 +158,7 @@ export class Barrier {
 
   /** @internal */
   toShared(): SharedHandle {
-    noteCrossing(this.#cell);
-    return { kind: Kind.Barrier, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#actionSource };
+    return shareCell(Kind.Barrier, this.#cell, this.#actionSource);
   }
 
   #phaseOf(): number {
@@ -217,4 +214,4 @@ export class Barrier {
   }
 }
 
-registerReviver(Kind.Barrier, Barrier, (cell, action) => Barrier.fromCell(cell, action));
+registerKind(Kind.Barrier, Barrier, (cell, action) => Barrier.fromCell(cell, action));

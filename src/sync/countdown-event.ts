@@ -11,7 +11,7 @@
 import { InvalidArgumentError, InvalidOperationError } from '../errors.js';
 import { Kind, Slot } from './arena.js';
 import { EventHandle } from './event-handle.js';
-import { registerReviver } from './shared-cells.js';
+import { registerKind } from './shared-cells.js';
 
 function assertCount(name: string, value: unknown, min: number): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 0x7fffffff) {
@@ -102,4 +102,4 @@ export class CountdownEvent extends EventHandle {
   }
 }
 
-registerReviver(Kind.CountdownEvent, CountdownEvent, (cell, name) => EventHandle.adopt(CountdownEvent, cell, name));
+registerKind(Kind.CountdownEvent, CountdownEvent, (cell, name) => EventHandle.adopt(CountdownEvent, cell, name));

@@ -10,13 +10,12 @@
 import { isMainThread } from 'node:worker_threads';
 import { newCell, Slot, type Cell, type Kind } from './arena.js';
 import type { MutexAcquireOptions } from './mutex.js';
-import { noteCrossing, type SharedHandle } from './shared-cells.js';
+import { adoptCell, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
 
 /** Options of an async wait: `timeout` ms (then false), `signal` (then `OperationCancelledError`). */
 export type WaitOptions = MutexAcquireOptions;
 
-let adopting: { cell: Cell; name: string | null } | undefined;
 const READY: Promise<boolean> = Promise.resolve(true);
 
 export abstract class EventHandle {
@@ -27,9 +26,9 @@ export abstract class EventHandle {
   /** `init` sets up a new cell; it is skipped when wrapping an existing one. */
   protected constructor(kind: Kind, init: (slots: Int32Array) => void) {
     this.#kind = kind;
-    if (adopting !== undefined) {
-      ({ cell: this.#cell, name: this.#name } = adopting);
-      adopting = undefined;
+    const adopted = takeAdopted();
+    if (adopted !== undefined) {
+      ({ cell: this.#cell, name: this.#name } = adopted);
       return;
     }
     this.#cell = newCell(kind);
@@ -39,8 +38,7 @@ export abstract class EventHandle {
 
   /** @internal Builds an instance of `ctor` around an existing cell. */
   static adopt<T>(ctor: new () => T, cell: Cell, name: string | null): T {
-    adopting = { cell, name };
-    return new ctor();
+    return adoptCell(cell, name, () => new ctor());
   }
 
   /** The name, without a `Local\` prefix; null when unnamed. */
@@ -80,7 +78,6 @@ export abstract class EventHandle {
 
   /** @internal What crosses a thread boundary in place of this object. */
   toShared(): SharedHandle {
-    noteCrossing(this.#cell);
-    return { kind: this.#kind, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#name };
+    return shareCell(this.#kind, this.#cell, this.#name);
   }
 }

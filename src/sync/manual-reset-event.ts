@@ -10,7 +10,7 @@
 import { Kind, Slot } from './arena.js';
 import { EventHandle } from './event-handle.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
-import { registerReviver } from './shared-cells.js';
+import { registerKind } from './shared-cells.js';
 
 /**
  * An event that, once set, lets every waiter through until `reset()`.
@@ -72,4 +72,4 @@ export class ManualResetEvent extends EventHandle {
   }
 }
 
-registerReviver(Kind.ManualResetEvent, ManualResetEvent, (cell, name) => EventHandle.adopt(ManualResetEvent, cell, name));
+registerKind(Kind.ManualResetEvent, ManualResetEvent, (cell, name) => EventHandle.adopt(ManualResetEvent, cell, name));

@@ -42,15 +42,13 @@ import { Kind, newCell, Slot, type Cell } from './arena.js';
 import { lockFairAsync, lockFairBlocking, unlockFair } from './handoff-lock.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
-import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells.js';
+import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { isMainThread } from 'node:worker_threads';
 import { assertMayBlock, blockWhile, deadlineOf, validTimeout, waitWhile } from './waiting.js';
 
 const SPINS = 100;
 const ACQUIRED: Promise<boolean> = Promise.resolve(true);
 
-/** Set just before `new Mutex()` to build a mutex around an existing cell. */
-let adopting: { cell: Cell; name: string | null } | undefined;
 
 /** Options of `Mutex.acquire`. */
 export interface MutexAcquireOptions {
@@ -118,9 +116,9 @@ export class Mutex {
 
   /** An unnamed mutex; pass it to runspaces as a `using` value or argument. */
   constructor(initiallyOwned = false, options: MutexOptions = {}) {
-    if (adopting !== undefined) {
-      ({ cell: this.#cell, name: this.#name } = adopting);
-      adopting = undefined;
+    const adopted = takeAdopted();
+    if (adopted !== undefined) {
+      ({ cell: this.#cell, name: this.#name } = adopted);
     } else {
       this.#cell = newCell(Kind.Mutex);
       this.#cell.slots[Slot.Maximum] = options.fair ? 1 : 0;
@@ -134,8 +132,7 @@ export class Mutex {
 
   /** @internal Rebuilds a mutex around a cell that came from another thread or the arena. */
   static fromCell(cell: Cell, name: string | null): Mutex {
-    adopting = { cell, name };
-    return new Mutex();
+    return adoptCell(cell, name, () => new Mutex());
   }
 
   /**
@@ -304,8 +301,7 @@ export class Mutex {
 
   /** @internal What crosses a thread boundary in place of this mutex. */
   toShared(): SharedHandle {
-    noteCrossing(this.#cell);
-    return { kind: Kind.Mutex, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#name };
+    return shareCell(Kind.Mutex, this.#cell, this.#name);
   }
 
   #takeFree(holder: Holder): void {
@@ -362,4 +358,18 @@ export class Mutex {
   }
 }
 
-registerReviver(Kind.Mutex, Mutex, (cell, name) => Mutex.fromCell(cell, name));
+/** Its owner died holding it: flag it abandoned (first), then release it as the owner would have. */
+function recoverMutex(slots: Int32Array, deadOwner: number): boolean {
+  if (Atomics.compareExchange(slots, Slot.Owner, deadOwner, 0) !== deadOwner) return false;
+  Atomics.store(slots, Slot.Recursion, 0);
+  Atomics.store(slots, Slot.Abandoned, 1);
+  if (slots[Slot.Maximum] === 1) {
+    unlockFair(slots);
+  } else {
+    Atomics.store(slots, Slot.State, 0);
+    Atomics.notify(slots, Slot.State);
+  }
+  return true;
+}
+
+registerKind(Kind.Mutex, Mutex, (cell, name) => Mutex.fromCell(cell, name), recoverMutex);

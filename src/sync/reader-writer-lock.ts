@@ -41,12 +41,11 @@ import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { SELF } from './ownership.js';
-import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells.js';
+import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
 
 const WRITERS_WAITING = Slot.Maximum;
 const EPOCH = Slot.Recursion;
-let adopting: { cell: Cell; name: string | null } | undefined;
 
 /**
  * A reader-writer lock shared by every runspace and the main thread: any
@@ -70,9 +69,9 @@ export class ReaderWriterLock {
   readonly #name: string | null;
 
   constructor() {
-    if (adopting !== undefined) {
-      ({ cell: this.#cell, name: this.#name } = adopting);
-      adopting = undefined;
+    const adopted = takeAdopted();
+    if (adopted !== undefined) {
+      ({ cell: this.#cell, name: this.#name } = adopted);
     } else {
       this.#cell = newCell(Kind.ReaderWriterLock);
       this.#name = null;
@@ -82,8 +81,7 @@ export class ReaderWriterLock {
 
   /** @internal */
   static fromCell(cell: Cell, name: string | null): ReaderWriterLock {
-    adopting = { cell, name };
-    return new ReaderWriterLock();
+    return adoptCell(cell, name, () => new ReaderWriterLock());
   }
 
   static open(name: string): { lock: ReaderWriterLock; createdNew: boolean } {
@@ -213,8 +211,7 @@ export class ReaderWriterLock {
 
   /** @internal */
   toShared(): SharedHandle {
-    noteCrossing(this.#cell);
-    return { kind: Kind.ReaderWriterLock, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#name };
+    return shareCell(Kind.ReaderWriterLock, this.#cell, this.#name);
   }
 
   readonly #tryRead = (): boolean => {
@@ -247,4 +244,13 @@ export class ReaderWriterLock {
   }
 }
 
-registerReviver(Kind.ReaderWriterLock, ReaderWriterLock, (cell, name) => ReaderWriterLock.fromCell(cell, name));
+/** A writer died inside: free the lock and wake everyone to look again (readers are counted, not owned). */
+function recoverWriter(slots: Int32Array, deadOwner: number): boolean {
+  if (Atomics.load(slots, Slot.State) !== -1 || Atomics.compareExchange(slots, Slot.Owner, deadOwner, 0) !== deadOwner) return false;
+  Atomics.store(slots, Slot.State, 0);
+  Atomics.add(slots, EPOCH, 1);
+  Atomics.notify(slots, EPOCH);
+  return true;
+}
+
+registerKind(Kind.ReaderWriterLock, ReaderWriterLock, (cell, name) => ReaderWriterLock.fromCell(cell, name), recoverWriter);

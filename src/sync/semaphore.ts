@@ -26,11 +26,10 @@ import { isMainThread } from 'node:worker_threads';
 import { InvalidArgumentError, SemaphoreFullError } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
-import { noteCrossing, registerReviver, type SharedHandle } from './shared-cells.js';
+import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
 import type { MutexAcquireOptions } from './mutex.js';
 
-let adopting: { cell: Cell; name: string | null } | undefined;
 const TAKEN: Promise<boolean> = Promise.resolve(true);
 
 function assertCounts(initialCount: unknown, maximumCount: unknown): asserts initialCount is number {
@@ -68,9 +67,9 @@ export class Semaphore {
   readonly #name: string | null;
 
   constructor(initialCount: number, maximumCount: number) {
-    if (adopting !== undefined) {
-      ({ cell: this.#cell, name: this.#name } = adopting);
-      adopting = undefined;
+    const adopted = takeAdopted();
+    if (adopted !== undefined) {
+      ({ cell: this.#cell, name: this.#name } = adopted);
       return;
     }
     assertCounts(initialCount, maximumCount);
@@ -82,8 +81,7 @@ export class Semaphore {
 
   /** @internal Rebuilds a semaphore around an existing cell. */
   static fromCell(cell: Cell, name: string | null): Semaphore {
-    adopting = { cell, name };
-    return new Semaphore(0, 1);
+    return adoptCell(cell, name, () => new Semaphore(0, 1));
   }
 
   /** Opens the named semaphore of this process, creating it with these counts if needed. */
@@ -158,8 +156,7 @@ export class Semaphore {
 
   /** @internal What crosses a thread boundary in place of this semaphore. */
   toShared(): SharedHandle {
-    noteCrossing(this.#cell);
-    return { kind: Kind.Semaphore, buffer: this.#cell.buffer, base: this.#cell.base, name: this.#name };
+    return shareCell(Kind.Semaphore, this.#cell, this.#name);
   }
 
   readonly #take = (): boolean => this.#tryTake();
@@ -173,4 +170,4 @@ export class Semaphore {
   }
 }
 
-registerReviver(Kind.Semaphore, Semaphore, (cell, name) => Semaphore.fromCell(cell, name));
+registerKind(Kind.Semaphore, Semaphore, (cell, name) => Semaphore.fromCell(cell, name));

@@ -12,8 +12,7 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { cellAt, Kind, namedCells, Slot, type Cell } from './arena.js';
-import { unlockFair } from './handoff-lock.js';
+import { cellAt, namedCells, Slot, type Cell, type Kind } from './arena.js';
 
 export interface SharedHandle {
   readonly kind: number;
@@ -32,8 +31,41 @@ export function noteCrossing(cell: Cell): void {
   if (!crossed.has(id)) crossed.set(id, cell);
 }
 
+/**
+ * Rebuilding a primitive around an existing cell (one that crossed from
+ * another thread, or a named one from the arena). Private fields can only be
+ * set by a constructor, so `adoptCell` leaves the cell where the class's
+ * constructor picks it up with `takeAdopted()` instead of making a new one.
+ */
+let adopted: { readonly cell: Cell; readonly name: string | null } | undefined;
+
+export function adoptCell<T>(cell: Cell, name: string | null, make: () => T): T {
+  adopted = { cell, name };
+  try {
+    return make();
+  } finally {
+    adopted = undefined;
+  }
+}
+
+export function takeAdopted(): { readonly cell: Cell; readonly name: string | null } | undefined {
+  const taken = adopted;
+  adopted = undefined;
+  return taken;
+}
+
+/** What crosses a thread boundary in place of a primitive. */
+export function shareCell(kind: Kind, cell: Cell, name: string | null): SharedHandle {
+  noteCrossing(cell);
+  return { kind, buffer: cell.buffer, base: cell.base, name };
+}
+
 type Reviver = (cell: Cell, name: string | null) => unknown;
+/** Frees what a dead owner (its OWNER-slot value) held in `slots`; true when it held something. */
+type Recoverer = (slots: Int32Array, deadOwner: number) => boolean;
+
 const revivers = new Map<number, Reviver>();
+const recoverers = new Map<number, Recoverer>();
 const sharedClasses = new Set<Function>();
 
 /** A primitive that can cross threads: it has a shared cell and `toShared()`. */
@@ -41,9 +73,13 @@ export interface Shareable {
   toShared(): SharedHandle;
 }
 
-/** Each primitive kind registers how to rebuild itself around a cell. */
-export function registerReviver(kind: Kind, ctor: Function, reviver: Reviver): void {
+/**
+ * Each primitive kind registers how to rebuild itself around a cell and, if
+ * it has owners, how to free what a dead owner held.
+ */
+export function registerKind(kind: Kind, ctor: Function, reviver: Reviver, recover?: Recoverer): void {
   revivers.set(kind, reviver);
+  if (recover) recoverers.set(kind, recover);
   sharedClasses.add(ctor);
 }
 
@@ -60,39 +96,16 @@ export function revive(handle: SharedHandle): unknown {
 }
 
 /**
- * A runspace (thread `threadId`) died. Every mutex it owned is freed and
- * flagged abandoned, and its waiters are woken: the next one to take it owns
- * it and is told. Returns how many mutexes were recovered.
+ * A runspace (thread `threadId`) died. Whatever it owned, in the arena or
+ * among the primitives that crossed threads, is freed by its kind's recovery
+ * (a mutex passes to its next owner, flagged abandoned). Returns how many
+ * primitives were recovered.
  */
 export function recoverAbandoned(threadId: number): number {
   const owner = threadId + 1;
   let recovered = 0;
   const recover = (cell: Cell): void => {
-    const slots = cell.slots;
-    const kind = Atomics.load(slots, Slot.Kind);
-    if (kind === Kind.ReaderWriterLock) {
-      // A writer that died inside: free the lock and let everyone look again.
-      if (Atomics.load(slots, Slot.State) === -1 && Atomics.compareExchange(slots, Slot.Owner, owner, 0) === owner) {
-        Atomics.store(slots, Slot.State, 0);
-        // Its sleepers watch the epoch in the RECURSION slot (see reader-writer-lock.ts).
-        Atomics.add(slots, Slot.Recursion, 1);
-        Atomics.notify(slots, Slot.Recursion);
-        recovered++;
-      }
-      return;
-    }
-    if (kind !== Kind.Mutex) return;
-    if (Atomics.compareExchange(slots, Slot.Owner, owner, 0) !== owner) return;
-    Atomics.store(slots, Slot.Recursion, 0);
-    // Flag first, then free: whoever takes the freed mutex sees the flag.
-    Atomics.store(slots, Slot.Abandoned, 1);
-    if (slots[Slot.Maximum] === 1) {
-      unlockFair(slots); // a fair mutex goes to its longest waiter, as on any release
-    } else {
-      Atomics.store(slots, Slot.State, 0);
-      Atomics.notify(slots, Slot.State);
-    }
-    recovered++;
+    if (recoverers.get(Atomics.load(cell.slots, Slot.Kind))?.(cell.slots, owner)) recovered++;
   };
   for (const cell of namedCells()) recover(cell);
   for (const cell of crossed.values()) recover(cell);
