@@ -15,9 +15,10 @@ import { Mutex, RunspacePool, Semaphore } from 'runspaces';
 import { fmt, machine, median } from './stats.js';
 
 /**
- * One script block per lock, written the way a user would write it: a
- * shared call site across lock kinds would go polymorphic in V8 and charge
- * whichever lock ran second. The bare mutex is Drepper's three-state futex
+ * One script block per lock class, written the way a user would write it: a
+ * call site shared by several classes would go polymorphic in V8 and charge
+ * whichever ran second. The fair and default mutex are one class, so they
+ * share the mutex loop (identical sources are one script block anyway). The bare mutex is Drepper's three-state futex
  * mutex with no owner and no recursion: the floor for a shared-memory lock
  * in JavaScript.
  */
@@ -51,17 +52,6 @@ const loops = {
     else for (let i = 0; i < n; i++) { while (Atomics.load(whose, 0) !== index); m.waitOne(); Atomics.store(whose, 0, 1 - index); m.releaseMutex(); }
     return performance.now() - t0;
   },
-  fair: (ctx, op, n, index) => {
-    const m = ctx.using.lock;
-    const whose = new Int32Array(ctx.using.turn);
-    const gate = new Int32Array(ctx.using.start);
-    Atomics.add(gate, 1, 1);
-    Atomics.wait(gate, 0, 0);
-    const t0 = performance.now();
-    if (op === 'loop') for (let i = 0; i < n; i++) { m.waitOne(); m.releaseMutex(); }
-    else for (let i = 0; i < n; i++) { while (Atomics.load(whose, 0) !== index); m.waitOne(); Atomics.store(whose, 0, 1 - index); m.releaseMutex(); }
-    return performance.now() - t0;
-  },
   semaphore: (ctx, op, n, index) => {
     const s = ctx.using.lock;
     const whose = new Int32Array(ctx.using.turn);
@@ -85,7 +75,8 @@ function makeLock(kind) {
 async function inRunspaces(count, kind, op, iterations) {
   const start = new Int32Array(new SharedArrayBuffer(8));
   const using = { lock: makeLock(kind), start: start.buffer, turn: new SharedArrayBuffer(4) };
-  const runs = Array.from({ length: count }, (_, index) => pool.invoke(loops[kind], { args: [op, iterations, index], using }));
+  const loop = kind === 'fair' ? loops.mutex : loops[kind];
+  const runs = Array.from({ length: count }, (_, index) => pool.invoke(loop, { args: [op, iterations, index], using }));
   while (Atomics.load(start, 1) < count) await new Promise((r) => setTimeout(r, 1));
   const t0 = performance.now();
   Atomics.store(start, 0, 1);
