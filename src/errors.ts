@@ -228,3 +228,22 @@ export class InvalidOperationError extends RunspacesError {
     super('ERR_INVALID_OPERATION', message);
   }
 }
+
+// ---- parallel loops and jobs ------------------------------------------------
+
+/**
+ * One item of a parallel loop failed. `index` is the item's position in the
+ * input; `cause` is what it threw (or the `RunspaceBrokenError` of a runspace
+ * that died while holding it). Under `errorAction: 'continue'` these are
+ * error records and the loop goes on; under `'stop'` the first one ends it.
+ */
+export class ParallelItemError extends RunspacesError {
+  constructor(readonly index: number, options: { cause: unknown }) {
+    const cause = options.cause;
+    super(
+      'ERR_PARALLEL_ITEM',
+      `Item ${index} of the parallel loop failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      options,
+    );
+  }
+}

@@ -18,7 +18,16 @@ export { Runspace } from './pool/runspace.js';
 export type { InvokeOptions, ModuleFunction, ScriptBlock } from './pool/invocation.js';
 export type { InitialSessionState, RunspacePoolOptions, StartupScript } from './pool/options.js';
 export type { LatencySummary, PoolStats } from './pool/pool-stats.js';
-export type { RunspaceContext } from './runspace/context.js';
+export type { JobContext, ParallelContext, RunspaceContext } from './runspace/context.js';
+export { ParallelLoop } from './parallel/parallel-loop.js';
+export { parallel, defaultPool } from './parallel/default-pool.js';
+export type { ErrorAction, ForEachParallelOptions, LoopFunction, ProgressRecord } from './parallel/options.js';
+export type { LoopInput } from './parallel/input-source.js';
+export { Job } from './parallel/job.js';
+export type { JobData, JobEvents, JobState, JobStateChange, JobWaitOptions, ReceiveOptions, RemoveOptions } from './parallel/job.js';
+export { ThreadJob } from './parallel/thread-job.js';
+export type { JobScriptBlock, ThreadJobOptions } from './parallel/thread-job.js';
+export { ParallelChildJob, ParallelJob } from './parallel/parallel-job.js';
 export type { SessionState } from './runspace/session-state.js';
 export type { ProgressInfo, StreamName, StreamRecord } from './protocol/stream-records.js';
 export { Mutex } from './sync/mutex.js';
@@ -39,6 +48,7 @@ export {
   InvalidPoolStateError,
   ModuleExportError,
   OperationCancelledError,
+  ParallelItemError,
   PoolClosedError,
   RelativeImportError,
   RunspaceBrokenError,

@@ -53,9 +53,15 @@ export interface InvokeOptions<A extends readonly unknown[] = unknown[], U = Rea
   readonly onRecord?: (record: StreamRecord) => void;
 }
 
+/** Options only the library's own layers pass (thread jobs). */
+export interface InternalInvokeOptions extends InvokeOptions<readonly unknown[], unknown> {
+  /** Input objects the function reads as `ctx.input`. */
+  readonly input?: readonly unknown[];
+}
+
 const moduleCosts = new Map<string, CostEstimate>();
 
-export function buildTaskSpec(target: Function | ModuleFunction, options: InvokeOptions<readonly unknown[], unknown>): TaskSpec {
+export function buildTaskSpec(target: Function | ModuleFunction, options: InternalInvokeOptions): TaskSpec {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
   const args = options.args ?? [];
   if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
@@ -91,7 +97,8 @@ export function buildTaskSpec(target: Function | ModuleFunction, options: Invoke
   } else {
     throw new InvalidArgumentError('target', 'expected a function (ctx, ...args) => ... or { module, export }');
   }
-  return { fn, definition, args, using, transfer: options.transfer, cost, onRecord: options.onRecord };
+  const spec: TaskSpec = { fn, definition, args, using, transfer: options.transfer, cost, onRecord: options.onRecord };
+  return options.input === undefined ? spec : { ...spec, input: options.input };
 }
 
 const variableCost = new CostEstimate();

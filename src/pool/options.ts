@@ -59,6 +59,12 @@ export interface RunspacePoolOptions {
    * Default 100; 0 disables.
    */
   readonly spinBeforeSleep?: number;
+  /**
+   * Thread jobs (`startThreadJob`) running at once; the rest wait as
+   * `NotStarted`. Default: unlimited, so the pool's `maxRunspaces` is the only
+   * bound. (PowerShell's `Start-ThreadJob` defaults to 5.)
+   */
+  readonly jobThrottleLimit?: number;
 }
 
 export interface NormalizedPoolOptions {
@@ -72,6 +78,7 @@ export interface NormalizedPoolOptions {
   readonly resourceLimits: ResourceLimits | undefined;
   readonly cancelGracePeriod: number;
   readonly spinBeforeSleep: number;
+  readonly jobThrottleLimit: number;
 }
 
 export function isValidCount(value: unknown, min: number): value is number {
@@ -116,6 +123,10 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
   assertTimeMs('idleTimeout', options.idleTimeout);
   assertTimeMs('cancelGracePeriod', options.cancelGracePeriod);
   assertTimeMs('spinBeforeSleep', options.spinBeforeSleep);
+  const jobThrottleLimit = options.jobThrottleLimit ?? Infinity;
+  if (jobThrottleLimit !== Infinity && !isValidCount(jobThrottleLimit, 1)) {
+    throw new InvalidArgumentError('jobThrottleLimit', `expected an integer >= 1, got ${String(jobThrottleLimit)}`);
+  }
   const session = options.initialSessionState ?? {};
   const variables = session.variables ?? {};
   for (const [key, value] of Object.entries(variables)) {
@@ -138,5 +149,6 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
     resourceLimits: options.resourceLimits,
     cancelGracePeriod: options.cancelGracePeriod ?? 1000,
     spinBeforeSleep: options.spinBeforeSleep ?? 100,
+    jobThrottleLimit,
   };
 }

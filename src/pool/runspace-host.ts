@@ -93,6 +93,8 @@ export class RunspaceHost {
   status: HostStatus = 'opening';
   /** Owned by a `Runspace` handle: the pool schedules nothing else here. */
   acquired = false;
+  /** Opened for one call alone (`useNewRunspace`) and closed after it; outside min, max and the idle stack. */
+  dedicated = false;
   /** Estimated nanoseconds of work sent and not yet answered. */
   pendingNs = 0;
   /** Timer that trims this runspace when it stays idle. */
@@ -100,6 +102,7 @@ export class RunspaceHost {
   readonly #worker: Worker;
   readonly #events: HostEvents;
   readonly #knownScripts = new Set<number>();
+  readonly #knownUsings = new Set<number>();
   #nextSeq = 1;
   #error: unknown;
   #intendedReason: string | undefined;
@@ -196,6 +199,8 @@ export class RunspaceHost {
       task.reject(
         findUncloneable(task.spec.using, 'using') ??
           findUncloneable(task.spec.args, 'args') ??
+          (task.spec.input === undefined ? undefined : findUncloneable(task.spec.input, 'input')) ??
+          (task.spec.chunk === undefined ? undefined : findUncloneable(task.spec.chunk.items, 'items')) ??
           (task.spec.fn.kind === 'setVariable' ? findUncloneable(task.spec.fn.value, `variable '${task.spec.fn.name}'`) : undefined) ??
           error,
       );
@@ -216,8 +221,19 @@ export class RunspaceHost {
     const ref = fn.kind === 'script' && definition !== undefined && !this.#knownScripts.has(fn.id)
       ? { ...fn, definition }
       : fn.kind === 'setVariable' ? { ...fn, value: encodeShared(fn.value) } : fn;
-    const using = task.spec.using === undefined ? undefined : (encodeShared(task.spec.using) as Readonly<Record<string, unknown>>);
-    return { seq: task.seq, fn: ref, args: encodeArgs(task.spec.args), using };
+    const { usingId, chunk, input } = task.spec;
+    const using = task.spec.using === undefined || (usingId !== undefined && this.#knownUsings.has(usingId))
+      ? undefined
+      : (encodeShared(task.spec.using) as Readonly<Record<string, unknown>>);
+    const wire: WireTask = { seq: task.seq, fn: ref, args: encodeArgs(task.spec.args), using };
+    if (usingId === undefined && chunk === undefined && input === undefined) return wire;
+    return { ...wire, usingId, chunk, input: input === undefined ? undefined : encodeArgs(input) };
+  }
+
+  /** Drops a cached `using` value in the runspace once its loop is over. */
+  forgetUsing(usingId: number): void {
+    if (!this.#knownUsings.delete(usingId) || this.status === 'exited') return;
+    this.#worker.postMessage({ type: 'forget', usingId });
   }
 
   #unstage(task: Task): void {
@@ -229,6 +245,7 @@ export class RunspaceHost {
 
   #markScriptKnown(task: Task): void {
     if (task.spec.fn.kind === 'script') this.#knownScripts.add(task.spec.fn.id);
+    if (task.spec.usingId !== undefined) this.#knownUsings.add(task.spec.usingId);
   }
 
   #setReferenced(referenced: boolean): void {
@@ -280,9 +297,17 @@ export class RunspaceHost {
     this.#settleOpened(false);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     const started = Atomics.load(this.control, ControlSlot.Started);
+    const itemsStarted = Atomics.load(this.control, ControlSlot.ItemsStarted);
     const lost: Task[] = [];
     const unstarted: Task[] = [];
-    for (const task of this.inFlight.drain()) (task.seq <= started ? lost : unstarted).push(task);
+    for (const task of this.inFlight.drain()) {
+      if (task.seq > started) {
+        unstarted.push(task);
+        continue;
+      }
+      task.itemsStarted = task.seq === started ? itemsStarted : (task.spec.chunk?.items.length ?? 0);
+      lost.push(task);
+    }
     this.pendingNs = 0;
     this.#events.exited(this, {
       exitCode,

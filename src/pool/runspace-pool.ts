@@ -16,6 +16,7 @@
 
 import { EventEmitter } from 'node:events';
 import {
+  InvalidArgumentError,
   InvalidPoolStateError,
   OperationCancelledError,
   PoolClosedError,
@@ -39,6 +40,16 @@ import { Runspace, type RunspaceOwner } from './runspace.js';
 import { RunspaceHost, type ExitInfo, type HostEvents } from './runspace-host.js';
 import { callerFileUrl, scriptFor } from './script-registry.js';
 import { Task, type TaskSpec } from './task.js';
+import { poolInternals, type PoolInternals, type SubmitOptions } from './pool-internals.js';
+// The parallel layer is built on the pool; the pool only hands it the calls.
+// These modules import nothing from this file at run time, so no cycle forms.
+import type { LoopInput } from '../parallel/input-source.js';
+import { JobTable } from '../parallel/job-table.js';
+import type { Job, JobState } from '../parallel/job.js';
+import { normalizeLoopOptions, type ForEachParallelOptions, type LoopFunction } from '../parallel/options.js';
+import { ParallelJob } from '../parallel/parallel-job.js';
+import { ParallelLoop } from '../parallel/parallel-loop.js';
+import { ThreadJob, type JobScriptBlock, type ThreadJobOptions } from '../parallel/thread-job.js';
 
 /** The states of a pool, as PowerShell's `RunspacePoolState`. */
 export type RunspacePoolState = 'BeforeOpen' | 'Opening' | 'Opened' | 'Closing' | 'Closed' | 'Broken';
@@ -119,6 +130,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   #drained: (() => void) | undefined;
   #brokenReason: Error | undefined;
   readonly #owner: RunspaceOwner;
+  readonly #jobs: JobTable;
 
   /** Opens a pool and waits until its `minRunspaces` are ready. */
   static async open(options: RunspacePoolOptions = {}): Promise<RunspacePool> {
@@ -140,6 +152,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       },
       release: (host) => this.#release(host),
     };
+    this.#jobs = new JobTable({ acquire: (opts) => this.acquire(opts) }, this.#options.jobThrottleLimit);
   }
 
   get state(): RunspacePoolState {
@@ -205,7 +218,11 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     } catch (error) {
       return Promise.reject(error);
     }
-    if (task.settled) return task.promise;
+    if (!task.settled) this.#schedule(task);
+    return task.promise;
+  }
+
+  #schedule(task: Task): void {
     const host = this.#waitingCount === 0 ? this.#idle.pop() : undefined;
     if (host !== undefined) {
       // The common quiet case: a free runspace and nobody ahead in line.
@@ -216,7 +233,55 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       this.#enqueue(task);
       this.#pump();
     }
-    return task.promise;
+  }
+
+  /** @internal What the parallel layer needs beyond the public API. */
+  readonly [poolInternals]: PoolInternals = {
+    submit: (spec, options) => this.#submit(spec, options),
+    submitBehind: (host, spec, options) => this.#submitBehind(host, spec, options),
+    submitFresh: (spec, options) => this.#submitFresh(spec, options),
+    forgetUsing: (usingId) => {
+      for (const host of this.#hosts) host.forgetUsing(usingId);
+    },
+    assertAccepting: (operation) => this.#assertAccepting(operation),
+  };
+
+  /** Like `invoke`, but returns the task itself. */
+  #submit(spec: TaskSpec, options: SubmitOptions): Task {
+    this.#assertAccepting('run a parallel loop');
+    const task = this.#createTask(spec, options);
+    if (!task.settled) this.#schedule(task);
+    return task;
+  }
+
+  /**
+   * Pipelining: a task sent to a runspace still busy with the same caller's
+   * earlier task, so that runspace goes straight on to it. Refused (nothing
+   * created) when anyone waits in line, so it never jumps ahead of other
+   * callers, or when the runspace is no longer the pool's to schedule on.
+   */
+  #submitBehind(host: RunspaceHost, spec: TaskSpec, options: SubmitOptions): Task | undefined {
+    if (
+      this.#waitingCount > 0 || this.#state !== 'Opened' || host.status !== 'open' || host.acquired || host.dedicated ||
+      host.retiring || this.#releasing.has(host) || host.inFlight.length === 0
+    ) return undefined;
+    const task = this.#createTask(spec, options);
+    if (task.settled) return task;
+    this.#stats.recordWait(0);
+    host.dispatch([task]);
+    return task;
+  }
+
+  /** Runs a task on a runspace opened for it alone, closed once it settles (`useNewRunspace`). */
+  #submitFresh(spec: TaskSpec, options: SubmitOptions): Task {
+    this.#assertAccepting('run a parallel loop');
+    const task = this.#createTask(spec, options);
+    if (task.settled) return task;
+    const host = this.#spawn(true);
+    // A worker keeps messages sent before it listens, so this runs once it is ready.
+    host.dispatch([task]);
+    if (host.inFlight.length === 0) void host.terminate('fresh runspace not needed');
+    return task;
   }
 
   /**
@@ -252,6 +317,86 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     this.#pump();
     return request.promise;
   }
+
+  /**
+   * Runs `fn(item, ctx)` for every item of `input` across the pool's
+   * runspaces: PowerShell's `ForEach-Object -Parallel`. Returns an async
+   * iterable of outputs (see {@link ParallelLoop}); input is pulled only as
+   * fast as items are processed. Quick items travel several per message.
+   *
+   * @example
+   * ```ts
+   * for await (const hash of pool.forEachParallel(files, (file, ctx) => hashFile(file, ctx.using.algorithm), {
+   *   using: { algorithm: 'sha256' }, throttleLimit: 4, timeout: 60_000,
+   * })) console.log(hash);
+   * const squares = await pool.forEachParallel([1, 2, 3], (n: number) => n * n, { ordered: true }).toArray();
+   * ```
+   */
+  forEachParallel<T, R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
+    input: LoopInput<T>,
+    fn: LoopFunction<T, R, U>,
+    options?: ForEachParallelOptions<U> & { readonly asJob?: false },
+  ): ParallelLoop<Awaited<R>>;
+  /** Runs the loop as a job with one child job per item (`ForEach-Object -Parallel -AsJob`). */
+  forEachParallel<T, R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
+    input: LoopInput<T>,
+    fn: LoopFunction<T, R, U>,
+    options: ForEachParallelOptions<U> & { readonly asJob: true; readonly name?: string },
+  ): ParallelJob<Awaited<R>>;
+  /** Runs an exported function of a module, `fn(item, ctx)`, for every item. */
+  forEachParallel<R = unknown>(
+    input: LoopInput<unknown>,
+    fn: ModuleFunction,
+    options?: ForEachParallelOptions & { readonly asJob?: false },
+  ): ParallelLoop<R>;
+  forEachParallel(
+    input: LoopInput<unknown>,
+    fn: Function | ModuleFunction,
+    options: ForEachParallelOptions<unknown> & { readonly asJob?: boolean; readonly name?: string } = {},
+  ): ParallelLoop<unknown> | ParallelJob<unknown> {
+    const asJob = options?.asJob === true;
+    const normalized = normalizeLoopOptions(options, asJob);
+    if (!asJob) return new ParallelLoop(this[poolInternals], input, fn, normalized, this.#emitRecord);
+    const job = new ParallelJob<unknown>(this[poolInternals], input, fn, normalized, options.name, this.#jobs.remove);
+    this.#jobs.add(job);
+    return job;
+  }
+
+  /**
+   * Starts a thread job: `fn(ctx, ...args)` runs in the background in one
+   * runspace, and the returned {@link ThreadJob} tracks its state and keeps
+   * its output and streams until received. At most `jobThrottleLimit` thread
+   * jobs run at once; the others wait as `NotStarted`.
+   *
+   * @example
+   * ```ts
+   * const job = pool.startThreadJob((ctx, url: string) => download(url), { args: [url], name: 'download' });
+   * if (await job.wait({ timeout: 30_000 })) console.log(job.receive().output);
+   * else await job.stop();
+   * ```
+   */
+  startThreadJob<A extends readonly unknown[], R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
+    fn: JobScriptBlock<A, R, U>,
+    options?: ThreadJobOptions<A, U>,
+  ): ThreadJob<Awaited<R>>;
+  startThreadJob<R = unknown>(fn: ModuleFunction, options?: ThreadJobOptions): ThreadJob<R>;
+  startThreadJob(fn: Function | ModuleFunction, options: ThreadJobOptions<readonly unknown[]> = {}): ThreadJob<unknown> {
+    this.#assertAccepting('start a thread job');
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
+    const job = new ThreadJob<unknown>(fn, options, this.#jobs.remove);
+    this.#jobs.add(job);
+    this.#jobs.start(job);
+    return job;
+  }
+
+  /** The pool's jobs not yet removed, oldest first (PowerShell's `Get-Job`). */
+  getJobs(filter: { readonly name?: string; readonly state?: JobState } = {}): Job<unknown>[] {
+    return this.#jobs.list().filter((job) => (filter.name === undefined || job.name === filter.name) && (filter.state === undefined || job.state === filter.state));
+  }
+
+  readonly #emitRecord = (record: StreamRecord): void => {
+    this.emit('record', record);
+  };
 
   /** Sets the maximum. False (and no change) when `n` is not an integer >= max(1, minRunspaces). */
   setMaxRunspaces(n: number): boolean {
@@ -334,6 +479,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     if (this.#state === 'Closed') return;
     if (this.#state !== 'Broken') this.#setState('Closing');
     this.#rejectWaiting(new PoolClosedError('The pool closed before this work started.'));
+    this.#jobs.close(new PoolClosedError('The pool closed before this job started.'));
     for (const host of this.#hosts) if (host.idleTimer) clearTimeout(host.idleTimer);
     if (!immediately) {
       await new Promise<void>((resolve) => {
@@ -503,7 +649,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     if (head.spec.cost.ns >= PIPELINE_LIMIT_NS) return undefined;
     let best: RunspaceHost | undefined;
     for (const host of this.#hosts) {
-      if (host.status !== 'open' || host.acquired || this.#releasing.has(host) || host.pendingNs >= PIPELINE_LIMIT_NS) continue;
+      if (host.status !== 'open' || host.acquired || host.dedicated || this.#releasing.has(host) || host.pendingNs >= PIPELINE_LIMIT_NS) continue;
       if (best === undefined || host.pendingNs < best.pendingNs) best = host;
     }
     return best;
@@ -533,7 +679,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   /** Runspaces not already on their way out: what counts against min and max. */
   #live(): number {
     let live = 0;
-    for (const host of this.#hosts) if (!host.retiring) live++;
+    for (const host of this.#hosts) if (!host.retiring && !host.dedicated) live++;
     return live;
   }
 
@@ -549,7 +695,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     while (this.#live() < this.#options.minRunspaces) this.#spawn();
   }
 
-  #spawn(): RunspaceHost {
+  #spawn(dedicated = false): RunspaceHost {
     const host = new RunspaceHost(
       {
         variables: this.#options.variables,
@@ -561,7 +707,8 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       this.#hostEvents,
     );
     this.#hosts.add(host);
-    this.#opening++;
+    host.dedicated = dedicated;
+    if (!dedicated) this.#opening++;
     return host;
   }
 
@@ -629,7 +776,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
 
   readonly #hostEvents: HostEvents = {
     ready: (host, openErrors) => {
-      this.#opening--;
+      if (!host.dedicated) this.#opening--;
       if (openErrors.length > 0) {
         const first = openErrors[0];
         const error = new RunspaceOpenError(
@@ -644,12 +791,16 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
         this.emit('runspaceOpenError', error);
       }
       this.emit('runspaceOpened', host.id);
-      if (host.inFlight.length === 0) this.#becomeIdle(host);
+      if (host.inFlight.length === 0 && !host.dedicated) this.#becomeIdle(host);
     },
 
     taskDone: (_host, task, result) => this.#settle(task, result),
 
     progressed: (host) => {
+      if (host.dedicated) {
+        if (host.inFlight.length === 0) void host.terminate('fresh runspace done');
+        return;
+      }
       if (host.inFlight.length === 0) {
         if (this.#releasing.delete(host) || !host.acquired) this.#becomeIdle(host);
         else this.#checkDrained();
@@ -678,7 +829,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   #settle(task: Task, result: WireResult): void {
     task.spec.cost.record(result.runNs);
     this.#stats.recordRun(result.runNs);
-    if (task.cancelKind !== undefined) {
+    if (task.cancelKind !== undefined && !(result.ok && task.spec.keepResultWhenCancelled)) {
       this.#stats.failed++;
       task.reject(task.cancellationError(false));
     } else if (result.ok) {
@@ -705,7 +856,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       this.#stats.failed++;
       task.reject(task.cancelKind !== undefined && !this.#destroying ? task.cancellationError(true) : stopped);
     }
-    if (handle !== undefined || this.#isShutDown()) {
+    if (handle !== undefined || host.dedicated || this.#isShutDown()) {
       // Calls pinned to this runspace had nowhere else to go.
       for (const task of unstarted) task.reject(task.cancelKind !== undefined ? task.cancellationError(false) : stopped);
     } else {
@@ -714,7 +865,9 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       this.#waitingCount += unstarted.length;
     }
     this.emit('runspaceClosed', { runspaceId: host.id, exitCode: info.exitCode, reason: info.reason, intended: info.intended });
-    if (info.duringOpen && !info.intended) {
+    if (info.duringOpen && !info.intended && host.dedicated) {
+      this.emit('runspaceOpenError', new RunspaceOpenError(host.id, `it stopped before it was ready (${info.reason})`, { cause: info.error }));
+    } else if (info.duringOpen && !info.intended) {
       this.#opening--;
       this.#onOpenFailure(new RunspaceOpenError(host.id, `it stopped before it was ready (${info.reason})`, { cause: info.error }));
     } else if (this.#state === 'Opened') {

@@ -7,7 +7,7 @@
  */
 
 import { OperationCancelledError, TimeoutError } from '../errors.js';
-import type { CancelKind, FunctionRef, ScriptDefinition } from '../protocol/messages.js';
+import type { CancelKind, FunctionRef, ScriptDefinition, WireChunk } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { TransferListItem } from 'node:worker_threads';
 import type { CostEstimate } from './batching.js';
@@ -23,6 +23,14 @@ export interface TaskSpec {
   readonly transfer: readonly TransferListItem[] | undefined;
   readonly cost: CostEstimate;
   readonly onRecord: ((record: StreamRecord) => void) | undefined;
+  /** A parallel loop's chunk of items, run as `fn(item, ctx)` each. */
+  readonly chunk?: WireChunk;
+  /** Id under which runspaces cache `using` (a parallel loop's), sent once per runspace. */
+  readonly usingId?: number;
+  /** A thread job's input objects (`ctx.input`). */
+  readonly input?: readonly unknown[];
+  /** Settle with the runspace's result even when cancelled (a chunk's partial outcome). */
+  readonly keepResultWhenCancelled?: boolean;
 }
 
 export class Task {
@@ -35,6 +43,8 @@ export class Task {
   /** Set once cancellation was asked for; decides how the task settles. */
   cancelKind: CancelKind | undefined;
   cancelReason: unknown;
+  /** For a chunk lost with its runspace: how many of its items had started. */
+  itemsStarted = 0;
   readonly promise: Promise<unknown>;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;

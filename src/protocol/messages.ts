@@ -3,7 +3,8 @@
  * runspace (worker side). Read this file alone to know all a runspace can be
  * asked to do, and all it can say back.
  *
- * Main → runspace: `run` (a batch of tasks), `cancel` (one task).
+ * Main → runspace: `run` (a batch of tasks), `cancel` (one task), `forget`
+ * (drop a cached `using` value).
  * Runspace → main: `ready` (open finished), `results` (a batch of outcomes,
  * always in the order the tasks were sent), `record` (a stream record written
  * by a running task).
@@ -26,8 +27,14 @@ export const enum ControlSlot {
   Started = 0,
   /** Written by the pool: sequence number of the task asked to cancel. */
   CancelRequested = 1,
+  /**
+   * Written by the runspace: how many items of its current chunk it has
+   * started (0 for a task that is not a chunk). A death mid-chunk fails the
+   * items started and hands the rest back.
+   */
+  ItemsStarted = 2,
 }
-export const CONTROL_SLOTS = 2;
+export const CONTROL_SLOTS = 3;
 
 /** A script block the runspace has not seen yet: its source and where it came from. */
 export interface ScriptDefinition {
@@ -50,13 +57,46 @@ export interface WireTask {
   readonly fn: FunctionRef;
   readonly args: readonly unknown[];
   readonly using: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * A `using` value the runspace keeps under this id until told to forget it,
+   * so a loop's `using` crosses once per runspace, not once per chunk. When
+   * `using` is undefined, the runspace already has it.
+   */
+  readonly usingId?: number;
+  /** Present for a chunk of a parallel loop: `fn(item, ctx)` runs once per item. */
+  readonly chunk?: WireChunk;
+  /** A thread job's input objects, read as `ctx.input`. */
+  readonly input?: readonly unknown[];
+}
+
+/** Items of a parallel loop sent as one task. */
+export interface WireChunk {
+  readonly items: readonly unknown[];
+  /** Loop index of `items[0]`; items are consecutive. */
+  readonly firstIndex: number;
+  /** Stop at the first failing item (`errorAction: 'stop'`). */
+  readonly stopOnError: boolean;
+}
+
+/**
+ * What a chunk task returns. `values[i]` is the output of `items[i]` unless
+ * `i` is listed in `failures`. Only the first `done` items ran: a chunk stops
+ * early when cancelled or, under `stopOnError`, at its first failure.
+ */
+export interface ChunkOutcome {
+  readonly values: readonly unknown[];
+  readonly failures: readonly (readonly [position: number, error: SerializedError])[];
+  readonly done: number;
+  /** Nanoseconds the items took, to size the next chunks. */
+  readonly runNs: number;
 }
 
 export type CancelKind = 'abort' | 'timeout';
 
 export type ToRunspace =
   | { readonly type: 'run'; readonly tasks: readonly WireTask[] }
-  | { readonly type: 'cancel'; readonly seq: number; readonly kind: CancelKind };
+  | { readonly type: 'cancel'; readonly seq: number; readonly kind: CancelKind }
+  | { readonly type: 'forget'; readonly usingId: number };
 
 export type WireResult =
   | { readonly seq: number; readonly ok: true; readonly value: unknown; readonly runNs: number }

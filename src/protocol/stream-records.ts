@@ -28,6 +28,8 @@ interface RecordBase {
   readonly runspaceId: number;
   /** `Date.now()` in the runspace when the record was written. */
   readonly time: number;
+  /** In a parallel loop or its job: the index of the input item that wrote it. */
+  readonly index?: number;
 }
 
 export type StreamRecord =

@@ -55,14 +55,31 @@ function cancelReason(kind: CancelKind): DOMException {
     : new DOMException('The operation was aborted.', 'AbortError');
 }
 
-export class TaskContext implements RunspaceContext {
+/** The `ctx` of a parallel loop's function: a runspace context plus the item's place in the input. */
+export interface ParallelContext<U = Readonly<Record<string, unknown>>> extends RunspaceContext<U> {
+  /** Index of the current item in the loop's input, counting from 0. */
+  readonly index: number;
+}
+
+/** The `ctx` of a thread job's function: a runspace context plus the job's input objects. */
+export interface JobContext<U = Readonly<Record<string, unknown>>> extends RunspaceContext<U> {
+  /** The job's `input` objects (PowerShell's `$input`); empty when none were given. */
+  readonly input: readonly unknown[];
+}
+
+const NO_INPUT: readonly unknown[] = Object.freeze([]);
+
+export class TaskContext implements RunspaceContext, JobContext {
   #controller: AbortController | undefined;
   #cancelKind: CancelKind | undefined;
+  /** Set while a parallel loop's item runs: tags its records. */
+  index: number | undefined;
 
   constructor(
     readonly seq: number,
     readonly using: Readonly<Record<string, unknown>>,
     readonly host: ContextHost,
+    readonly input: readonly unknown[] = NO_INPUT,
   ) {}
 
   get session(): SessionState {
@@ -151,6 +168,6 @@ export class TaskContext implements RunspaceContext {
   }
 
   #post(record: WireRecord): void {
-    this.host.postRecord(this.seq, record);
+    this.host.postRecord(this.seq, this.index === undefined ? record : { ...record, index: this.index });
   }
 }

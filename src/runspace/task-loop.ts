@@ -17,7 +17,16 @@ import { ModuleExportError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { serializeError } from '../protocol/error-codec.js';
 import { decodeArgs, decodeShared, encodeShared } from '../protocol/shared-objects.js';
-import { ControlSlot, type FromRunspace, type FunctionRef, type ToRunspace, type WireResult, type WireTask } from '../protocol/messages.js';
+import {
+  ControlSlot,
+  type ChunkOutcome,
+  type FromRunspace,
+  type FunctionRef,
+  type ToRunspace,
+  type WireChunk,
+  type WireResult,
+  type WireTask,
+} from '../protocol/messages.js';
 import type { WireRecord } from '../protocol/stream-records.js';
 import { TaskContext, type ContextHost } from './context.js';
 import { compileScript, type CompiledScript } from './script-block.js';
@@ -43,6 +52,10 @@ export class TaskLoop implements ContextHost {
   #running = false;
   #results: WireResult[] = [];
   #current: TaskContext | undefined;
+  /** `using` values of parallel loops, kept until the pool says the loop is over. */
+  readonly #usings = new Map<number, Readonly<Record<string, unknown>>>();
+  /** Loop index of the first item of each chunk outcome, to name an uncloneable output. */
+  readonly #chunkStarts = new WeakMap<ChunkOutcome, number>();
 
   constructor(
     port: MessagePort,
@@ -61,6 +74,10 @@ export class TaskLoop implements ContextHost {
     if (message.type === 'run') {
       for (const wire of message.tasks) this.#queue.push({ wire });
       if (!this.#running) void this.#drain();
+      return;
+    }
+    if (message.type === 'forget') {
+      this.#usings.delete(message.usingId);
       return;
     }
     if (this.#current?.seq === message.seq) {
@@ -92,16 +109,22 @@ export class TaskLoop implements ContextHost {
       const task = this.#queue[this.#head]!;
       this.#queue[this.#head++] = undefined;
       const { seq } = task.wire;
+      Atomics.store(this.control, ControlSlot.ItemsStarted, 0);
       Atomics.store(this.control, ControlSlot.Started, seq);
       const started = performance.now();
       if (task.cancelKind !== undefined) {
         this.#results.push({ seq, ok: false, error: serializeError(new Error('cancelled before it started')), runNs: 0, cancelled: true });
         continue;
       }
-      const using = task.wire.using === undefined ? EMPTY_USING : (decodeShared(task.wire.using) as Readonly<Record<string, unknown>>);
-      const context = new TaskContext(seq, using, this);
+      const context = new TaskContext(seq, this.#using(task.wire), this, task.wire.input === undefined ? undefined : decodeArgs(task.wire.input));
       this.#current = context;
       try {
+        if (task.wire.chunk !== undefined) {
+          const outcome = await this.#runChunk(task.wire, task.wire.chunk, context);
+          this.#results.push({ seq, ok: true, value: outcome, runNs: Math.round((performance.now() - started) * 1e6) });
+          this.#current = undefined;
+          continue;
+        }
         let value = this.#call(task.wire, context);
         if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
           this.#flush();
@@ -141,6 +164,55 @@ export class TaskLoop implements ContextHost {
         return;
       }
     } while (performance.now() < deadline);
+  }
+
+  #using(wire: WireTask): Readonly<Record<string, unknown>> {
+    if (wire.usingId === undefined) {
+      return wire.using === undefined ? EMPTY_USING : (decodeShared(wire.using) as Readonly<Record<string, unknown>>);
+    }
+    let using = this.#usings.get(wire.usingId);
+    if (wire.using !== undefined || using === undefined) {
+      using = wire.using === undefined ? EMPTY_USING : (decodeShared(wire.using) as Readonly<Record<string, unknown>>);
+      this.#usings.set(wire.usingId, using);
+    }
+    return using;
+  }
+
+  /**
+   * Runs a chunk's items one after another. Synchronous items run in a tight
+   * loop (this is what makes tiny items cost microseconds); the loop awaits
+   * only an item that returned a promise. An item that fails because it was
+   * cancelled is not a failure of the item: the chunk just stops.
+   */
+  async #runChunk(wire: WireTask, chunk: WireChunk, context: TaskContext): Promise<ChunkOutcome> {
+    const fn = await this.#resolve(wire.fn);
+    const { items, firstIndex, stopOnError } = chunk;
+    const values: unknown[] = [];
+    const failures: [number, ReturnType<typeof serializeError>][] = [];
+    const control = this.control;
+    const started = performance.now();
+    for (let i = 0; i < items.length; i++) {
+      if (context.cancellationRequested) break;
+      Atomics.store(control, ControlSlot.ItemsStarted, i + 1);
+      context.index = firstIndex + i;
+      try {
+        let value = (fn as (item: unknown, ctx: TaskContext) => unknown)(decodeShared(items[i]), context);
+        if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
+          this.#flush();
+          value = await value;
+        }
+        values.push(encodeShared(value));
+      } catch (error) {
+        if (context.cancelled) break;
+        values.push(undefined);
+        failures.push([i, serializeError(error)]);
+        if (stopOnError) break;
+      }
+    }
+    context.index = undefined;
+    const outcome: ChunkOutcome = { values, failures, done: values.length, runNs: Math.round((performance.now() - started) * 1e6) };
+    this.#chunkStarts.set(outcome, firstIndex);
+    return outcome;
   }
 
   #call(wire: WireTask, context: TaskContext): unknown {
@@ -205,11 +277,29 @@ export class TaskLoop implements ContextHost {
         try {
           this.#post({ type: 'results', results: [result] });
         } catch (error) {
+          if (result.ok && this.#chunkStarts.has(result.value as ChunkOutcome)) {
+            this.#post({ type: 'results', results: [{ ...result, value: this.#withoutUncloneable(result.value as ChunkOutcome) }] });
+            continue;
+          }
           const found = result.ok ? findUncloneable(result.value, 'the result') : undefined;
           this.#post({ type: 'results', results: [{ seq: result.seq, ok: false, error: serializeError(found ?? error), runNs: result.runNs }] });
         }
       }
     }
+  }
+
+  /** The outcome with each output that cannot cross turned into that item's failure. */
+  #withoutUncloneable(outcome: ChunkOutcome): ChunkOutcome {
+    const firstIndex = this.#chunkStarts.get(outcome)!;
+    const values = [...outcome.values];
+    const failures = [...outcome.failures];
+    for (let i = 0; i < values.length; i++) {
+      const found = findUncloneable(values[i], `the output of item ${firstIndex + i}`);
+      if (found === undefined) continue;
+      values[i] = undefined;
+      failures.push([i, serializeError(found)]);
+    }
+    return { ...outcome, values, failures };
   }
 
   #post(message: FromRunspace): void {

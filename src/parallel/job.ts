@@ -1,0 +1,247 @@
+/**
+ * What every job has, as PowerShell's `Job`: a state machine, the data its
+ * work produced (kept until received), child jobs, and `wait`, `receive`,
+ * `stop` and `remove`.
+ *
+ * States move forward only: `NotStarted` → `Running` → `Completed` or
+ * `Failed`; `stop()` goes through `Stopping` to `Stopped`. A job in a
+ * finished state (Completed, Failed, Stopped) never changes again.
+ *
+ * @module
+ */
+
+import { EventEmitter } from 'node:events';
+import { InvalidArgumentError, InvalidOperationError } from '../errors.js';
+import type { StreamRecord } from '../protocol/stream-records.js';
+
+/** The states of a job, as PowerShell's `JobState`. */
+export type JobState = 'NotStarted' | 'Running' | 'Completed' | 'Failed' | 'Stopping' | 'Stopped';
+
+export interface JobStateChange {
+  readonly previous: JobState;
+  readonly state: JobState;
+  /** Why the job failed, for `Failed`. */
+  readonly reason?: unknown;
+}
+
+/** Events of a {@link Job}. */
+export interface JobEvents {
+  stateChanged: [change: JobStateChange];
+}
+
+/** What `receive()` returns: the data that arrived since the last receive. */
+export interface JobData<T> {
+  /** Outputs: a thread job's return value; a loop job's item outputs, in input order. */
+  readonly output: T[];
+  /** The error stream: what failed the job (or its items), and what it wrote with `ctx.writeError`. */
+  readonly errors: unknown[];
+  /** Every other stream record (warning, verbose, debug, information, progress), in arrival order. */
+  readonly records: StreamRecord[];
+}
+
+export interface ReceiveOptions {
+  /** Keep the data in the job so a later `receive` returns it again. Default false. */
+  readonly keep?: boolean;
+}
+
+export interface JobWaitOptions {
+  /** Milliseconds to wait; then `wait` resolves false. Default: no limit. */
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface RemoveOptions {
+  /** Stop a job that is still running, then remove it. Default false: refuse. */
+  readonly force?: boolean;
+}
+
+const FINISHED: ReadonlySet<JobState> = new Set(['Completed', 'Failed', 'Stopped']);
+
+let nextJobId = 1;
+
+/**
+ * A job: work that runs in the background while you go on, whose state and
+ * data you query when you like.
+ */
+export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
+  /** Unique in the process, increasing. */
+  readonly id = nextJobId++;
+  readonly name: string;
+  #state: JobState = 'NotStarted';
+  #reason: unknown;
+  #output: T[] = [];
+  #errors: unknown[] = [];
+  #records: StreamRecord[] = [];
+  #startTime: Date | undefined;
+  #endTime: Date | undefined;
+  readonly #finished: Promise<void>;
+  #resolveFinished!: () => void;
+  #onRemove: ((job: Job<T>) => void) | undefined;
+
+  protected constructor(name: string | undefined, onRemove?: (job: Job<T>) => void) {
+    super();
+    this.name = name ?? `Job${this.id}`;
+    this.#onRemove = onRemove;
+    this.#finished = new Promise((resolve) => {
+      this.#resolveFinished = resolve;
+    });
+  }
+
+  get state(): JobState {
+    return this.#state;
+  }
+
+  /** True in Completed, Failed or Stopped: nothing runs any more. */
+  get isFinished(): boolean {
+    return FINISHED.has(this.#state);
+  }
+
+  /** What made the job fail, for `Failed`. */
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  /** When the job started running. */
+  get startTime(): Date | undefined {
+    return this.#startTime;
+  }
+
+  /** When the job finished. */
+  get endTime(): Date | undefined {
+    return this.#endTime;
+  }
+
+  /** The jobs this job is made of (one per item for a loop run as a job). */
+  get childJobs(): readonly Job<T>[] {
+    return [];
+  }
+
+  /** True while the job or a child holds data not yet received. */
+  get hasMoreData(): boolean {
+    if (this.#output.length > 0 || this.#errors.length > 0 || this.#records.length > 0) return true;
+    return this.childJobs.some((child) => child.hasMoreData);
+  }
+
+  /**
+   * Resolves true once the job is finished, or false when `timeout` passes
+   * first. It never rejects for the job's own failure (look at `state` and
+   * `reason`), as `Wait-Job` does not.
+   */
+  async wait(options: JobWaitOptions = {}): Promise<boolean> {
+    const { timeout, signal } = options;
+    if (timeout !== undefined && (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0)) {
+      throw new InvalidArgumentError('timeout', `expected milliseconds >= 0, got ${String(timeout)}`);
+    }
+    if (this.isFinished) return true;
+    if (timeout === undefined && signal === undefined) {
+      await this.#finished;
+      return true;
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => {
+        cleanup();
+        reject(signal!.reason);
+      };
+      const cleanup = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeout !== undefined) {
+        timer = setTimeout(() => {
+          cleanup();
+          resolve(false);
+        }, timeout);
+      }
+      void this.#finished.then(() => {
+        cleanup();
+        resolve(true);
+      });
+    });
+  }
+
+  /**
+   * The data that arrived so far, this job's and then its children's; it is
+   * removed from the job unless `keep` is true.
+   */
+  receive(options: ReceiveOptions = {}): JobData<T> {
+    const data: JobData<T> = { output: [], errors: [], records: [] };
+    this.collect(data, options.keep === true);
+    return data;
+  }
+
+  /** @internal Appends this job's data (then its children's) to `into`. */
+  collect(into: JobData<T>, keep: boolean): void {
+    into.output.push(...this.#output);
+    into.errors.push(...this.#errors);
+    into.records.push(...this.#records);
+    if (!keep) {
+      this.#output = [];
+      this.#errors = [];
+      this.#records = [];
+    }
+    for (const child of this.childJobs) child.collect(into, keep);
+  }
+
+  /** Stops the job; resolves once it is Stopped (or finished on its own first). */
+  async stop(): Promise<void> {
+    if (this.isFinished) return;
+    if (this.#state !== 'Stopping') this.setState('Stopping');
+    this.requestStop();
+    await this.#finished;
+  }
+
+  /**
+   * Removes the job from its pool's job list. A job still running is refused
+   * unless `force`, which stops it first.
+   */
+  async remove(options: RemoveOptions = {}): Promise<void> {
+    if (!this.isFinished) {
+      if (options.force !== true) {
+        throw new InvalidOperationError(`Job ${this.id} (${this.name}) is ${this.#state}; stop it first or pass { force: true }.`);
+      }
+      await this.stop();
+    }
+    const onRemove = this.#onRemove;
+    this.#onRemove = undefined;
+    onRemove?.(this);
+  }
+
+  /** Asks the work to stop; the subclass moves the job to Stopped when it has. */
+  protected abstract requestStop(): void;
+
+  protected setState(state: JobState, reason?: unknown): void {
+    const previous = this.#state;
+    if (previous === state || this.isFinished) return;
+    // Running only starts a job; it never undoes a stop in progress.
+    if (state === 'Running' && previous !== 'NotStarted') return;
+    this.#state = state;
+    if (state === 'Running') this.#startTime ??= new Date();
+    if (FINISHED.has(state)) {
+      this.#startTime ??= new Date();
+      this.#endTime = new Date();
+      if (state === 'Failed') this.#reason = reason;
+    }
+    this.emit('stateChanged', state === 'Failed' ? { previous, state, reason } : { previous, state });
+    if (FINISHED.has(state)) this.#resolveFinished();
+  }
+
+  protected addOutput(value: T): void {
+    this.#output.push(value);
+  }
+
+  protected addError(error: unknown): void {
+    this.#errors.push(error);
+  }
+
+  /** Files a stream record under the error stream or the others. */
+  addRecord(record: StreamRecord): void {
+    if (record.stream === 'error') this.#errors.push(record.error);
+    else this.#records.push(record);
+  }
+}

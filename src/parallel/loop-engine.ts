@@ -1,0 +1,368 @@
+/**
+ * The engine of a parallel loop: takes items from the input, sends them to
+ * runspaces in chunks, and turns what comes back into outputs, failures and
+ * stream records for a {@link LoopSink} (the async iterator, or a job).
+ *
+ * Throttling: the loop has `throttleLimit` lanes. A lane holds one chunk
+ * running in some runspace and, when the runspace is the pool's to schedule
+ * on, one more chunk queued right behind it there, so a runspace never waits
+ * for the main thread between chunks. A lane never spans two runspaces at
+ * once, so at most `throttleLimit` items run at any moment.
+ *
+ * Back-pressure: new input is taken only while the outputs held for the
+ * consumer plus the items in flight stay under a limit, so memory stays
+ * bounded however long the input.
+ *
+ * Faults: a runspace that dies fails the items of its chunk that had started
+ * (their outputs died with it) and hands the others to another runspace. A
+ * chunk that cannot be cloned is split so only the offending items fail.
+ *
+ * @module
+ */
+
+import {
+  InvalidArgumentError,
+  OperationCancelledError,
+  ParallelItemError,
+  RunspaceBrokenError,
+  TimeoutError,
+  UncloneableValueError,
+  UsingFunctionError,
+} from '../errors.js';
+import { findUncloneable } from '../protocol/clone-check.js';
+import { deserializeError } from '../protocol/error-codec.js';
+import type { ChunkOutcome } from '../protocol/messages.js';
+import type { StreamRecord } from '../protocol/stream-records.js';
+import { CostEstimate } from '../pool/batching.js';
+import { Fifo } from '../pool/fifo.js';
+import { buildTaskSpec, type ModuleFunction } from '../pool/invocation.js';
+import type { PoolInternals } from '../pool/pool-internals.js';
+import type { RunspaceHost } from '../pool/runspace-host.js';
+import type { Task, TaskSpec } from '../pool/task.js';
+import { ChunkSizer } from './chunk-sizer.js';
+import { InputSource, type LoopInput } from './input-source.js';
+import type { NormalizedLoopOptions } from './options.js';
+
+/** Where a loop's results go. */
+export interface LoopSink {
+  /** Items `first ..< first + count` were sent to a runspace. */
+  started(first: number, count: number): void;
+  /**
+   * Outcome of items `first ..< first + length`: `values[i]` is item
+   * `first + i`'s output unless `failed` holds `i`; positions past
+   * `values.length` never ran.
+   */
+  delivered(first: number, values: readonly unknown[], failed: ReadonlySet<number> | undefined, length: number): void;
+  /** An item failed (its position in `delivered` is marked failed too). */
+  failed(error: ParallelItemError, runspaceId: number): void;
+  /** A stream record an item wrote. */
+  record(record: StreamRecord): void;
+  /** Outputs held and not yet consumed. */
+  readonly backlog: number;
+  /** The loop is over: every item finished, or it stopped with `error`. */
+  finished(error: unknown): void;
+}
+
+interface Chunk {
+  readonly first: number;
+  readonly items: readonly unknown[];
+  readonly task: Task;
+}
+
+interface Lane {
+  readonly chunks: Chunk[];
+}
+
+let nextUsingId = 1;
+
+export class LoopEngine {
+  readonly #pool: PoolInternals;
+  readonly #sink: LoopSink;
+  readonly #options: NormalizedLoopOptions;
+  readonly #source: InputSource<unknown>;
+  readonly #sizer = new ChunkSizer();
+  readonly #base: TaskSpec;
+  readonly #cost = new CostEstimate();
+  readonly #usingId: number | undefined;
+  readonly #lanes: Lane[];
+  /** Items to run again (a dead runspace's unstarted items), before new input. */
+  readonly #retry = new Fifo<{ first: number; items: readonly unknown[] }>();
+  readonly #abort = new AbortController();
+  #nextIndex = 0;
+  #inFlightItems = 0;
+  #inFlightChunks = 0;
+  #stopping = false;
+  #stopError: unknown;
+  #done = false;
+  #pumpScheduled = false;
+  #paused = false;
+  #timer: NodeJS.Timeout | undefined;
+  #onSignal: (() => void) | undefined;
+  /** Settles once every chunk is back and the sink was told the loop finished. */
+  readonly settled: Promise<void>;
+  #settle!: () => void;
+
+  constructor(
+    pool: PoolInternals,
+    input: LoopInput<unknown>,
+    fn: Function | ModuleFunction,
+    options: NormalizedLoopOptions,
+    sink: LoopSink,
+  ) {
+    this.#pool = pool;
+    this.#sink = sink;
+    this.#options = options;
+    pool.assertAccepting('run a parallel loop');
+    this.#source = new InputSource(input);
+    if (typeof fn !== 'function' && (fn === null || typeof fn !== 'object')) {
+      throw new InvalidArgumentError('fn', 'expected a function (item, ctx) => ... or { module, export }');
+    }
+    this.#base = buildTaskSpec(fn, {
+      using: options.using,
+      baseUrl: options.baseUrl,
+      onRecord: (record) => sink.record(record),
+    });
+    this.#usingId = options.using === undefined ? undefined : nextUsingId++;
+    this.#lanes = Array.from({ length: options.throttleLimit }, () => ({ chunks: [] }));
+    this.settled = new Promise((resolve) => {
+      this.#settle = resolve;
+    });
+    this.#source.onAvailable = () => this.#schedulePump();
+    const { signal, timeout } = options;
+    if (signal?.aborted) {
+      this.stop(new OperationCancelledError(signal.reason, false));
+    } else {
+      if (signal) {
+        this.#onSignal = () => this.stop(new OperationCancelledError(signal.reason, false));
+        signal.addEventListener('abort', this.#onSignal, { once: true });
+      }
+      if (timeout !== undefined) this.#timer = setTimeout(() => this.stop(new TimeoutError(timeout, false)), timeout);
+    }
+    this.#schedulePump();
+  }
+
+  /** Items handed out so far. */
+  get itemsStarted(): number {
+    return this.#nextIndex;
+  }
+
+  /**
+   * Stops the loop: remaining input is not started, running items are
+   * cancelled (their `ctx.signal` fires), outputs already produced are still
+   * delivered. The sink's `finished` gets `error` (undefined: a clean stop).
+   */
+  stop(error?: unknown): void {
+    if (this.#stopping || this.#done) return;
+    this.#stopping = true;
+    this.#stopError = error;
+    this.#source.close();
+    this.#retry.drain();
+    this.#abort.abort();
+    this.#maybeFinish();
+  }
+
+  /** The consumer took outputs: resume taking input if back-pressure had paused it. */
+  consumed(): void {
+    if (this.#paused && this.#hasRoom()) this.#schedulePump();
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    // A macrotask, not a microtask: an async input resolving many items in a
+    // row is then sent as one chunk, not one item per chunk.
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  #limit(): number {
+    const size = this.#sizer.next(1, undefined);
+    return Math.max(this.#options.highWaterMark, 2 * this.#lanes.length * size);
+  }
+
+  #hasRoom(): boolean {
+    return this.#sink.backlog + this.#inFlightItems < this.#limit();
+  }
+
+  #pump(): void {
+    if (this.#stopping || this.#done) return;
+    this.#paused = false;
+    const depth = this.#options.useNewRunspace ? 1 : 2;
+    for (const lane of this.#lanes) {
+      while (lane.chunks.length < depth) {
+        let behind: RunspaceHost | undefined;
+        if (lane.chunks.length === 1) {
+          const running = lane.chunks[0]!.task;
+          if (running.state !== 'dispatched' || running.host === undefined) break;
+          behind = running.host;
+        }
+        const next = this.#takeItems();
+        if (next === undefined) break;
+        if (!this.#send(lane, next.first, next.items, behind)) break;
+        if (this.#stopping) return;
+      }
+    }
+    if (this.#source.failed) this.stop(this.#source.error);
+    this.#maybeFinish();
+  }
+
+  /** The next items to send: items to retry first, then new input while there is room. */
+  #takeItems(): { first: number; items: readonly unknown[] } | undefined {
+    const retry = this.#retry.shift();
+    if (retry !== undefined) return retry;
+    if (this.#source.exhausted) return undefined;
+    if (!this.#hasRoom()) {
+      this.#paused = true;
+      return undefined;
+    }
+    const size = this.#options.useNewRunspace ? 1 : this.#sizer.next(this.#lanes.length, this.#source.remainingKnown);
+    const items = this.#source.take(size);
+    if (items.length === 0) return undefined;
+    const first = this.#nextIndex;
+    this.#nextIndex += items.length;
+    return { first, items };
+  }
+
+  /** Sends a chunk on `lane`; false when it went back to the retry line instead. */
+  #send(lane: Lane, first: number, items: readonly unknown[], behind: RunspaceHost | undefined): boolean {
+    const spec: TaskSpec = {
+      ...this.#base,
+      cost: this.#cost,
+      chunk: { items, firstIndex: first, stopOnError: this.#options.errorAction === 'stop' },
+      usingId: this.#usingId,
+      keepResultWhenCancelled: true,
+    };
+    const submitOptions = { signal: this.#abort.signal };
+    let task: Task | undefined;
+    try {
+      if (behind !== undefined) task = this.#pool.submitBehind(behind, spec, submitOptions);
+      else if (this.#options.useNewRunspace) task = this.#pool.submitFresh(spec, submitOptions);
+      else task = this.#pool.submit(spec, submitOptions);
+    } catch (error) {
+      // The pool closed or broke under the loop.
+      this.#retry.push({ first, items });
+      this.stop(error);
+      return false;
+    }
+    if (task === undefined) {
+      this.#retry.push({ first, items });
+      return false;
+    }
+    const chunk: Chunk = { first, items, task };
+    lane.chunks.push(chunk);
+    this.#inFlightItems += items.length;
+    this.#inFlightChunks++;
+    this.#sink.started(first, items.length);
+    task.promise.then(
+      (outcome) => this.#chunkDone(lane, chunk, outcome as ChunkOutcome),
+      (error: unknown) => this.#chunkFailed(lane, chunk, error),
+    );
+    return true;
+  }
+
+  #release(lane: Lane, chunk: Chunk): void {
+    const at = lane.chunks.indexOf(chunk);
+    if (at >= 0) lane.chunks.splice(at, 1);
+    this.#inFlightItems -= chunk.items.length;
+    this.#inFlightChunks--;
+  }
+
+  #chunkDone(lane: Lane, chunk: Chunk, outcome: ChunkOutcome): void {
+    this.#release(lane, chunk);
+    this.#sizer.record(outcome.done, outcome.runNs);
+    let failed: Set<number> | undefined;
+    let firstFailure: ParallelItemError | undefined;
+    const runspaceId = chunk.task.host?.id ?? 0;
+    if (outcome.failures.length > 0) {
+      failed = new Set();
+      for (const [position, encoded] of outcome.failures) {
+        failed.add(position);
+        const error = new ParallelItemError(chunk.first + position, { cause: deserializeError(encoded) });
+        firstFailure ??= error;
+        this.#sink.failed(error, runspaceId);
+      }
+    }
+    this.#sink.delivered(chunk.first, outcome.values, failed, chunk.items.length);
+    if (firstFailure !== undefined && this.#options.errorAction === 'stop') this.stop(firstFailure);
+    this.#afterChunk();
+  }
+
+  #chunkFailed(lane: Lane, chunk: Chunk, error: unknown): void {
+    this.#release(lane, chunk);
+    const { first, items, task } = chunk;
+    if (error instanceof RunspaceBrokenError) {
+      // Items that had started are lost with the runspace; the rest run elsewhere.
+      const started = Math.min(task.itemsStarted, items.length);
+      this.#failRange(first, started, error, error.runspaceId);
+      if (started < items.length && !this.#stopping) this.#retry.push({ first: first + started, items: items.slice(started) });
+      else this.#sink.delivered(first + started, [], undefined, items.length - started);
+    } else if ((error instanceof UncloneableValueError || error instanceof UsingFunctionError) && error.path.startsWith('items')) {
+      this.#splitUncloneable(first, items);
+    } else if (!(error instanceof OperationCancelledError || error instanceof TimeoutError) || !this.#stopping) {
+      // Not a per-item problem (the function does not compile, `using` cannot
+      // be cloned, the pool closed): every item would fail the same way.
+      this.#sink.delivered(first, [], undefined, items.length);
+      this.stop(error);
+    } else {
+      this.#sink.delivered(first, [], undefined, items.length);
+    }
+    this.#afterChunk();
+  }
+
+  #failRange(first: number, count: number, cause: unknown, runspaceId: number): void {
+    if (count === 0) return;
+    const failed = new Set<number>();
+    const values: unknown[] = [];
+    let firstFailure: ParallelItemError | undefined;
+    for (let i = 0; i < count; i++) {
+      failed.add(i);
+      values.push(undefined);
+      const error = new ParallelItemError(first + i, { cause });
+      firstFailure ??= error;
+      this.#sink.failed(error, runspaceId);
+    }
+    this.#sink.delivered(first, values, failed, count);
+    if (firstFailure !== undefined && this.#options.errorAction === 'stop') this.stop(firstFailure);
+  }
+
+  /** Runs what can be cloned again; each item that cannot fails alone. */
+  #splitUncloneable(first: number, items: readonly unknown[]): void {
+    let runFrom = -1;
+    for (let i = 0; i <= items.length; i++) {
+      const problem = i < items.length ? findUncloneable(items[i], `input[${first + i}]`) : undefined;
+      if (problem === undefined && i < items.length) {
+        if (runFrom < 0) runFrom = i;
+        continue;
+      }
+      if (runFrom >= 0) {
+        this.#retry.push({ first: first + runFrom, items: items.slice(runFrom, i) });
+        runFrom = -1;
+      }
+      if (problem !== undefined) this.#failRange(first + i, 1, problem, 0);
+    }
+  }
+
+  #afterChunk(): void {
+    if (this.#stopping) this.#maybeFinish();
+    else this.#pump();
+  }
+
+  #maybeFinish(): void {
+    if (this.#done || this.#inFlightChunks > 0) return;
+    if (!this.#stopping) {
+      if (this.#retry.length > 0 || !this.#source.exhausted) return;
+      if (this.#source.failed) {
+        this.#stopping = true;
+        this.#stopError = this.#source.error;
+      }
+    }
+    this.#done = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#onSignal) this.#options.signal?.removeEventListener('abort', this.#onSignal);
+    if (this.#usingId !== undefined) this.#pool.forgetUsing(this.#usingId);
+    this.#sink.finished(this.#stopError);
+    this.#settle();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Options of `forEachParallel`, their defaults, and their validation: every
+ * invalid option throws {@link InvalidArgumentError} before any item starts.
+ *
+ * @module
+ */
+
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError } from '../errors.js';
+import { assertNoFunctionsInUsing } from '../protocol/clone-check.js';
+import type { ProgressInfo, StreamRecord } from '../protocol/stream-records.js';
+import type { ParallelContext } from '../runspace/context.js';
+
+/** What a failing item does to its loop, as PowerShell's `-ErrorAction`. */
+export type ErrorAction = 'continue' | 'stop';
+
+/** A progress record written by an item (`ctx.writeProgress`), tagged with its index. */
+export type ProgressRecord = Extract<StreamRecord, { stream: 'progress' }> & { readonly progress: ProgressInfo };
+
+export interface ForEachParallelOptions<U = Readonly<Record<string, unknown>>> {
+  /**
+   * Most items running at once (runspaces the loop uses at a time). Default
+   * `os.availableParallelism()`; PowerShell's default is 5.
+   */
+  readonly throttleLimit?: number;
+  /** Values the function reads as `ctx.using`: evaluated once, cloned into each runspace; functions are refused. */
+  readonly using?: U;
+  /**
+   * Milliseconds for the whole loop. When it passes, running items are
+   * cancelled, remaining input is not started, results so far are delivered,
+   * then the loop throws `TimeoutError`. Not allowed with `asJob`.
+   */
+  readonly timeout?: number;
+  /** Stops the loop like `timeout` does, ending with `OperationCancelledError`. */
+  readonly signal?: AbortSignal;
+  /** Deliver results in input order (holding at most a bounded window). Default false: completion order. */
+  readonly ordered?: boolean;
+  /** Run every item in a runspace opened for it alone and closed after it. Default false. */
+  readonly useNewRunspace?: boolean;
+  /**
+   * `'continue'` (default, as PowerShell): a failing item becomes an error
+   * record (`loop.errors`, `onRecord`) and the loop goes on. `'stop'`: the
+   * first failure stops the loop, which then throws `ParallelItemError`.
+   */
+  readonly errorAction?: ErrorAction;
+  /** Every stream record items write, tagged with the item's `index`. Default: the pool's `record` event. */
+  readonly onRecord?: (record: StreamRecord) => void;
+  /** Progress records items write (`ctx.writeProgress`), e.g. to drive a progress bar. */
+  readonly onProgress?: (record: ProgressRecord) => void;
+  /**
+   * Results held for a consumer that is not reading, before the loop stops
+   * taking input. Default 1024. The loop also keeps its runspaces busy, so it
+   * may hold up to a couple of chunks per runspace more than this.
+   */
+  readonly highWaterMark?: number;
+  /** File that relative `import()` in the function resolves against. Default: the file that defined it. */
+  readonly baseUrl?: string | URL;
+}
+
+export interface NormalizedLoopOptions {
+  readonly throttleLimit: number;
+  readonly using: Readonly<Record<string, unknown>> | undefined;
+  readonly timeout: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly ordered: boolean;
+  readonly useNewRunspace: boolean;
+  readonly errorAction: ErrorAction;
+  readonly onRecord: ((record: StreamRecord) => void) | undefined;
+  readonly onProgress: ((record: ProgressRecord) => void) | undefined;
+  readonly highWaterMark: number;
+  readonly baseUrl: string | undefined;
+}
+
+function positiveInteger(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError(name, `expected an integer of at least 1, got ${String(value)}`);
+  }
+}
+
+function optionalFunction(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'function') throw new InvalidArgumentError(name, 'expected a function');
+}
+
+export function normalizeLoopOptions(options: ForEachParallelOptions<unknown>, asJob: boolean): NormalizedLoopOptions {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
+  const throttleLimit = options.throttleLimit ?? availableParallelism();
+  positiveInteger('throttleLimit', throttleLimit);
+  const highWaterMark = options.highWaterMark ?? 1024;
+  positiveInteger('highWaterMark', highWaterMark);
+  const { timeout, signal, errorAction = 'continue' } = options;
+  if (timeout !== undefined) {
+    if (asJob) {
+      throw new InvalidArgumentError('timeout', 'a loop run as a job has no timeout (as in PowerShell); use job.wait({ timeout }) and job.stop()');
+    }
+    if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+      throw new InvalidArgumentError('timeout', `expected milliseconds >= 0, got ${String(timeout)}`);
+    }
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal', 'expected an AbortSignal');
+  if (errorAction !== 'continue' && errorAction !== 'stop') {
+    throw new InvalidArgumentError('errorAction', `expected 'continue' or 'stop', got ${String(errorAction)}`);
+  }
+  const using = options.using as Readonly<Record<string, unknown>> | undefined;
+  if (using !== undefined && (using === null || typeof using !== 'object' || Array.isArray(using))) {
+    throw new InvalidArgumentError('using', 'expected an object of named values');
+  }
+  assertNoFunctionsInUsing(using);
+  optionalFunction('onRecord', options.onRecord);
+  optionalFunction('onProgress', options.onProgress);
+  const baseUrl = options.baseUrl === undefined ? undefined : options.baseUrl instanceof URL ? options.baseUrl.href : String(options.baseUrl);
+  return {
+    throttleLimit,
+    using,
+    timeout,
+    signal,
+    ordered: options.ordered === true,
+    useNewRunspace: options.useNewRunspace === true,
+    errorAction,
+    onRecord: options.onRecord,
+    onProgress: options.onProgress,
+    highWaterMark,
+    baseUrl,
+  };
+}
+
+/** A parallel loop's function: the item first, then `ctx` (with `ctx.index`), as `$_` in `ForEach-Object`. */
+export type LoopFunction<T = unknown, R = unknown, U = Readonly<Record<string, unknown>>> = (item: T, ctx: ParallelContext<U>) => R;

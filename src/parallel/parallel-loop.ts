@@ -1,0 +1,156 @@
+/**
+ * `forEachParallel` as an async iterable: PowerShell's `ForEach-Object
+ * -Parallel` for Node.
+ *
+ * @module
+ */
+
+import { InvalidOperationError, type ParallelItemError } from '../errors.js';
+import type { ModuleFunction } from '../pool/invocation.js';
+import type { PoolInternals } from '../pool/pool-internals.js';
+import type { StreamRecord } from '../protocol/stream-records.js';
+import type { LoopInput } from './input-source.js';
+import { LoopEngine, type LoopSink } from './loop-engine.js';
+import type { NormalizedLoopOptions } from './options.js';
+import { ResultBuffer } from './result-buffer.js';
+import { routeRecord } from './record-routing.js';
+
+/**
+ * A running parallel loop. Iterate it once (`for await`) to receive outputs
+ * as items finish (or in input order with `ordered: true`), or collect them
+ * with `toArray()`.
+ *
+ * Items that fail do not produce outputs: under `errorAction: 'continue'`
+ * they are collected in `errors` (and reported as error records), and the
+ * loop goes on; under `'stop'`, iteration ends by throwing the first one.
+ * A loop stopped by its `timeout` or `signal` delivers the outputs produced
+ * so far, then throws `TimeoutError` or `OperationCancelledError`. Leaving
+ * the loop early (`break`) cancels the items still running.
+ *
+ * @example
+ * ```ts
+ * for await (const size of pool.forEachParallel(files, (file, ctx) => resize(file, ctx.using.width), {
+ *   using: { width: 640 }, throttleLimit: 4,
+ * })) total += size;
+ * ```
+ */
+export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R> {
+  readonly #buffer: ResultBuffer;
+  readonly #errors: ParallelItemError[] = [];
+  readonly #emitRecord: (record: StreamRecord) => void;
+  readonly #engine: LoopEngine;
+  #finished = false;
+  #error: unknown;
+  #errorThrown = false;
+  #iterated = false;
+  #completed = 0;
+  #wake: (() => void) | undefined;
+
+  /** @internal Loops come from `pool.forEachParallel()` or `parallel()`. */
+  constructor(
+    pool: PoolInternals,
+    input: LoopInput<unknown>,
+    fn: Function | ModuleFunction,
+    options: NormalizedLoopOptions,
+    poolRecord: (record: StreamRecord) => void,
+  ) {
+    this.#buffer = new ResultBuffer(options.ordered);
+    this.#emitRecord = (record) => routeRecord(record, options, poolRecord);
+    const buffer = this.#buffer;
+    const sink: LoopSink = {
+      started: () => {},
+      delivered: (first, values, failed, length) => {
+        this.#completed += Math.min(values.length, length);
+        this.#buffer.add(first, values, failed, length);
+        this.#wakeConsumer();
+      },
+      failed: (error, runspaceId) => {
+        this.#errors.push(error);
+        this.#emitRecord({ stream: 'error', error, runspaceId, time: Date.now(), index: error.index });
+      },
+      record: this.#emitRecord,
+      get backlog() {
+        return buffer.size;
+      },
+      finished: (error) => {
+        this.#finished = true;
+        this.#error = error;
+        this.#buffer.release();
+        this.#wakeConsumer();
+      },
+    };
+    this.#engine = new LoopEngine(pool, input, fn, options, sink);
+  }
+
+  /** Failures of single items so far (`errorAction: 'continue'`), each with its item's `index`. */
+  get errors(): readonly ParallelItemError[] {
+    return this.#errors;
+  }
+
+  /** Items that finished so far, successfully or not. */
+  get completed(): number {
+    return this.#completed;
+  }
+
+  /** True once no item runs any more and no more will start. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<R> {
+    if (this.#iterated) throw new InvalidOperationError('A parallel loop can be iterated only once; its outputs are not kept after delivery.');
+    this.#iterated = true;
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<R>> {
+    for (;;) {
+      const next = this.#buffer.shift();
+      if (next.found) {
+        this.#engine.consumed();
+        return { value: next.value as R, done: false };
+      }
+      if (this.#finished) {
+        if (this.#error !== undefined && !this.#errorThrown) {
+          this.#errorThrown = true;
+          throw this.#error;
+        }
+        return { value: undefined, done: true };
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  /** Called by `break`: cancels what still runs, and resolves once it stopped. */
+  async return(): Promise<IteratorResult<R>> {
+    this.#engine.stop();
+    await this.#engine.settled;
+    return { value: undefined, done: true };
+  }
+
+  /** Every output, once the loop is over (throws as iterating would). */
+  async toArray(): Promise<R[]> {
+    const outputs: R[] = [];
+    for await (const output of this) outputs.push(output);
+    return outputs;
+  }
+
+  /**
+   * Stops the loop: no more input starts, running items are cancelled, and
+   * iteration ends after the outputs already produced. Resolves once every
+   * item stopped.
+   */
+  async stop(): Promise<void> {
+    this.#engine.stop();
+    await this.#engine.settled;
+  }
+
+  #wakeConsumer(): void {
+    const wake = this.#wake;
+    if (wake === undefined) return;
+    this.#wake = undefined;
+    wake();
+  }
+}
