@@ -13,6 +13,7 @@ import { deserializeError } from '../protocol/error-codec.js';
 import {
   CONTROL_SLOTS,
   ControlSlot,
+  cancelSlot,
   type CancelKind,
   type FromRunspace,
   type RunspaceBoot,
@@ -167,7 +168,7 @@ export class RunspaceHost {
   /** Asks the running or waiting task to stop: shared flag first, then a message. */
   cancel(task: Task, kind: CancelKind): void {
     if (this.status === 'exited' || task.host !== this) return;
-    Atomics.store(this.control, ControlSlot.CancelRequested, task.seq);
+    Atomics.store(this.control, cancelSlot(task.seq), task.seq);
     this.#worker.postMessage({ type: 'cancel', seq: task.seq, kind });
   }
 

@@ -860,9 +860,17 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       // Calls pinned to this runspace had nowhere else to go.
       for (const task of unstarted) task.reject(task.cancelKind !== undefined ? task.cancellationError(false) : stopped);
     } else {
-      for (const task of unstarted) task.state = 'queued';
-      this.#waiting.unshiftAll(unstarted);
-      this.#waitingCount += unstarted.length;
+      const again: Task[] = [];
+      for (const task of unstarted) {
+        // A task cancelled while it waited behind the dead one is done: it must not run elsewhere.
+        if (task.cancelKind !== undefined) task.reject(task.cancellationError(false));
+        else {
+          task.state = 'queued';
+          again.push(task);
+        }
+      }
+      this.#waiting.unshiftAll(again);
+      this.#waitingCount += again.length;
     }
     this.emit('runspaceClosed', { runspaceId: host.id, exitCode: info.exitCode, reason: info.reason, intended: info.intended });
     if (info.duringOpen && !info.intended && host.dedicated) {

@@ -12,8 +12,9 @@
  * Besides messages, each runspace shares a small `Int32Array` control block
  * with the pool (see {@link ControlSlot}); it carries what must be visible
  * without a message: which task the runspace last started (so a death can be
- * attributed exactly) and which task was asked to cancel (so a synchronous
- * loop can poll it without yielding to the event loop).
+ * attributed exactly) and which tasks were asked to cancel (so a synchronous
+ * loop can poll it without yielding to the event loop, and a cancelled task
+ * queued behind it is skipped even before its cancel message is read).
  *
  * @module
  */
@@ -25,16 +26,29 @@ import type { WireRecord } from './stream-records.js';
 export const enum ControlSlot {
   /** Written by the runspace: sequence number of the task it last started. */
   Started = 0,
-  /** Written by the pool: sequence number of the task asked to cancel. */
-  CancelRequested = 1,
   /**
    * Written by the runspace: how many items of its current chunk it has
    * started (0 for a task that is not a chunk). A death mid-chunk fails the
    * items started and hands the rest back.
    */
-  ItemsStarted = 2,
+  ItemsStarted = 1,
+  /**
+   * First of {@link CANCEL_RING} slots written by the pool: a task asked to
+   * cancel has its sequence number stored at `CancelRing + seq % CANCEL_RING`.
+   * A ring, not one slot, so cancelling a queued task never hides the running
+   * task's cancellation; two cancelled tasks in flight on one runspace share
+   * a slot only when they are `CANCEL_RING` sequence numbers apart, and then
+   * the cancel message still reaches the older one.
+   */
+  CancelRing = 2,
 }
-export const CONTROL_SLOTS = 3;
+export const CANCEL_RING = 128;
+export const CONTROL_SLOTS = 2 + CANCEL_RING;
+
+/** Where the cancel flag of task `seq` lives in the control block. */
+export function cancelSlot(seq: number): number {
+  return ControlSlot.CancelRing + (seq % CANCEL_RING);
+}
 
 /** A script block the runspace has not seen yet: its source and where it came from. */
 export interface ScriptDefinition {

@@ -7,7 +7,7 @@
  */
 
 import { serializeError } from '../protocol/error-codec.js';
-import { ControlSlot, type CancelKind } from '../protocol/messages.js';
+import { cancelSlot, type CancelKind } from '../protocol/messages.js';
 import type { ProgressInfo, WireRecord } from '../protocol/stream-records.js';
 import type { SessionState } from './session-state.js';
 
@@ -98,7 +98,7 @@ export class TaskContext implements RunspaceContext, JobContext {
     if (this.#cancelKind !== undefined) return true;
     // The pool writes the sequence number before it posts the cancel message,
     // so a synchronous loop sees the request without yielding to the event loop.
-    if (Atomics.load(this.host.control, ControlSlot.CancelRequested) === this.seq) {
+    if (Atomics.load(this.host.control, cancelSlot(this.seq)) === this.seq) {
       this.cancel('abort');
       return true;
     }

@@ -18,6 +18,7 @@ import { findUncloneable } from '../protocol/clone-check.js';
 import { serializeError } from '../protocol/error-codec.js';
 import { decodeArgs, decodeShared, encodeShared } from '../protocol/shared-objects.js';
 import {
+  cancelSlot,
   ControlSlot,
   type ChunkOutcome,
   type FromRunspace,
@@ -112,7 +113,8 @@ export class TaskLoop implements ContextHost {
       Atomics.store(this.control, ControlSlot.ItemsStarted, 0);
       Atomics.store(this.control, ControlSlot.Started, seq);
       const started = performance.now();
-      if (task.cancelKind !== undefined) {
+      // The flag is read too: the cancel message may still sit unread behind this loop.
+      if (task.cancelKind !== undefined || Atomics.load(this.control, cancelSlot(seq)) === seq) {
         this.#results.push({ seq, ok: false, error: serializeError(new Error('cancelled before it started')), runNs: 0, cancelled: true });
         continue;
       }
