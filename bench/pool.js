@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { adapters, available } from './peers.js';
-import { fmt, machine, median } from './stats.js';
+import { benchArgs, fmt, machine, median } from './stats.js';
 
 const THREADS = 2;
 const BURST_TASKS = 50_000;
@@ -123,11 +123,10 @@ if (process.argv[2] === '--child') {
   console.log(value);
   process.exit(0);
 } else if (import.meta.url === `file://${process.argv[1]}`) {
-  const repeatsFlag = process.argv.indexOf('--repeats');
-  const jsonFlag = process.argv.indexOf('--json');
-  const report = await runPoolBenchmark({ repeats: repeatsFlag > 0 ? Number(process.argv[repeatsFlag + 1]) : 5 });
+  const { repeats, json } = benchArgs();
+  const report = await runPoolBenchmark({ repeats });
   console.log(`\nPool benchmark on ${report.machine}; ${report.threads} threads; medians of ${report.repeats} runs.`);
   console.log('In parentheses: how many times better runspaces is (above 1 = runspaces ahead).\n');
   console.log(poolTable(report));
-  if (jsonFlag > 0) writeFileSync(process.argv[jsonFlag + 1], JSON.stringify(report, null, 2));
+  if (json !== undefined) writeFileSync(json, JSON.stringify(report, null, 2));
 }

@@ -7,10 +7,11 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { poolTable, runPoolBenchmark } from './pool.js';
+import { parallelTable, runParallelBenchmark } from './parallel.js';
+import { benchArgs } from './stats.js';
 import { runSyncBenchmark, syncTable } from './sync.js';
 
-const repeatsFlag = process.argv.indexOf('--repeats');
-const repeats = repeatsFlag > 0 ? Number(process.argv[repeatsFlag + 1]) : 5;
+const { repeats } = benchArgs();
 
 const pool = await runPoolBenchmark({ repeats });
 const { burst, roundTrip, startup, memory } = pool.results;
@@ -40,6 +41,18 @@ console.log(`- handoff: ${m.handoff.mutex.toFixed(2)} us (target < 2 us)`);
 console.log(`- fair mode's cost: contended throughput ${(m.contended.fair / m.contended.mutex).toFixed(2)}x the default (barging) mode`);
 console.log(`- abandoned-lock recovery: ${m.abandoned.mutex.toFixed(1)} ms (target < 20 ms)`);
 
+const loops = await runParallelBenchmark({ repeats });
+const p = loops.medians;
+console.log(`\n## Parallel loops (bench/parallel.js)\n`);
+console.log(`${loops.machine}; ${loops.threads} runspaces; medians of ${loops.repeats} runs, each in a fresh process.`);
+console.log(`The loop runs ${loops.loopItems.toLocaleString('en-US')} items; each peer runs ${loops.peerItems.toLocaleString('en-US')} tasks, one per item. In parentheses: the loop's items/s over the peer's.\n`);
+console.log(parallelTable(loops));
+console.log('\nTargets of the parallel loop issue, in this run:');
+console.log(`- trivial items: ${(p.trivial.runspaces / 1e6).toFixed(2)}M items/s (target >= 1M), ${(p.trivial.runspaces / p.trivial.piscina).toFixed(0)}x piscina one task per item (target >= 20x)`);
+console.log(`- ~1 ms CPU-bound items: ${p.cpuBound.runspaces.toFixed(2)}x a plain loop (target >= 1.8x on 2 cores)`);
+console.log(`- peak RSS: ${p.memory1M.runspaces.toFixed(0)} MiB over 1M items, ${p.memory10M.runspaces.toFixed(0)} MiB over 10M (bounded: must not grow with input length)`);
+
 mkdirSync('.bench-results', { recursive: true });
+writeFileSync('.bench-results/parallel.json', JSON.stringify(loops, null, 2));
 writeFileSync('.bench-results/pool.json', JSON.stringify(pool, null, 2));
 writeFileSync('.bench-results/sync.json', JSON.stringify(sync, null, 2));

@@ -13,3 +13,12 @@ export const machine = () =>
 
 export const fmt = (value, digits = 1) =>
   value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(digits);
+
+/** `--repeats N` (default 5) and `--json FILE` of a benchmark script's command line. */
+export const benchArgs = (argv = process.argv) => {
+  const flag = (name) => {
+    const at = argv.indexOf(name);
+    return at > 0 ? argv[at + 1] : undefined;
+  };
+  return { repeats: Number(flag('--repeats') ?? 5), json: flag('--json') };
+};

@@ -113,6 +113,44 @@ const takeover = await fragile.acquire().then(() => 'a clean lock', (e) => e);
 line(`9. ${died} holding a mutex; the next owner got ${takeover instanceof AbandonedMutexError ? 'AbandonedMutexError, and owns the mutex' : takeover}`);
 fragile.releaseMutex();
 
+// 10. ForEach-Object -Parallel: a million items on every runspace, with a
+//     progress bar driven by the loop's own count.
+const items = 1_000_000;
+const loopStart = performance.now();
+let sum = 0;
+let shown = -1;
+const loop = pool.forEachParallel((function* () { for (let i = 0; i < items; i++) yield i; })(), (x, ctx) => x * ctx.using.scale, {
+  using: { scale: 2 }, throttleLimit: 2,
+});
+for await (const value of loop) {
+  sum += value;
+  const pct = Math.floor((loop.completed / items) * 100);
+  if (pct !== shown && process.stdout.isTTY) process.stdout.write(`\r10. Parallel loop ${bar(pct, 100)}`);
+  shown = pct;
+}
+const loopSeconds = (performance.now() - loopStart) / 1000;
+line(`${process.stdout.isTTY ? '\r' : ''}10. Parallel loop over ${items.toLocaleString('en-US')} items from a generator: sum ${sum.toLocaleString('en-US')}, ${Math.round(items / loopSeconds).toLocaleString('en-US')} items/s`);
+
+// 11. Items report progress themselves; a failing item does not stop the loop.
+const checks = pool.forEachParallel(['a.txt', 'b.txt', 'broken.txt', 'c.txt'], (file, ctx) => {
+  if (file.startsWith('broken')) throw new Error(`cannot read ${file}`);
+  ctx.writeProgress({ activity: 'Checking', status: file, percentComplete: 100 });
+  return file.toUpperCase();
+}, { ordered: true, onProgress: () => {} });
+const checked = await checks.toArray();
+line(`11. Ordered outputs ${JSON.stringify(checked)}; ${checks.errors.length} error record: item ${checks.errors[0].index}, "${checks.errors[0].cause.message}"`);
+
+// 12. Thread jobs: Start-ThreadJob, Wait-Job, Receive-Job.
+const job = pool.startThreadJob((ctx, a, b) => {
+  ctx.writeVerbose(`adding ${ctx.input.length} inputs`);
+  return a + b + ctx.input.reduce((x, y) => x + y, 0);
+}, { args: [1, 2], input: [10, 20], name: 'adder' });
+const states = [job.state];
+job.on('stateChanged', ({ state }) => states.push(state));
+await job.wait();
+const received = job.receive();
+line(`12. Thread job '${job.name}': ${states.join(' -> ')}; output ${JSON.stringify(received.output)}; ${received.records.length} verbose record`);
+
 const stats = pool.stats();
 line(`\nStats: ${stats.completed} completed, ${stats.failed} failed, run time p50 ${(stats.runTime.p50 * 1000).toFixed(1)} µs, p99 ${(stats.runTime.p99 * 1000).toFixed(1)} µs`);
 } finally {

@@ -341,7 +341,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   forEachParallel<T, R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
     input: LoopInput<T>,
     fn: LoopFunction<T, R, U>,
-    options: ForEachParallelOptions<U> & { readonly asJob: true; readonly name?: string },
+    options: Omit<ForEachParallelOptions<U>, 'timeout'> & { readonly asJob: true; readonly name?: string; readonly timeout?: never },
   ): ParallelJob<Awaited<R>>;
   /** Runs an exported function of a module, `fn(item, ctx)`, for every item. */
   forEachParallel<R = unknown>(

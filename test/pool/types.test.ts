@@ -1,5 +1,5 @@
-import { expectTypeOf, test } from 'vitest';
-import { RunspacePool, type Runspace, type PoolStats } from 'runspaces';
+import { expect, expectTypeOf, test } from 'vitest';
+import { RunspacePool, type JobContext, type ParallelJob, type ParallelLoop, type PoolStats, type Runspace, type ThreadJob } from 'runspaces';
 
 // These assertions are checked by `tsc -p test/tsconfig.json` (part of npm test):
 // an @ts-expect-error that stops erroring fails the build.
@@ -20,4 +20,21 @@ test('invoke infers argument, using and result types from the script block', asy
   await sum;
   await awaited;
   await scaled;
+});
+
+test('forEachParallel and startThreadJob infer items, using values and outputs', async () => {
+  await using pool = await RunspacePool.open({ maxRunspaces: 1 });
+  const loop = pool.forEachParallel([1, 2], (item, ctx) => `${item * ctx.using.scale}`, { using: { scale: 2 } });
+  expectTypeOf(loop).toEqualTypeOf<ParallelLoop<string>>();
+  const lengths = pool.forEachParallel(['a'], async (item) => item.length).toArray();
+  expectTypeOf(lengths).toEqualTypeOf<Promise<number[]>>();
+  const job = pool.forEachParallel([1], (item) => item, { asJob: true });
+  expectTypeOf(job).toEqualTypeOf<ParallelJob<number>>();
+  // @ts-expect-error -- a loop run as a job has no timeout
+  expect(() => pool.forEachParallel([1], (item: number) => item, { asJob: true, timeout: 5 })).toThrow();
+  const threadJob = pool.startThreadJob((ctx, a: number) => a + ctx.input.length, { args: [1] });
+  expectTypeOf(threadJob).toEqualTypeOf<ThreadJob<number>>();
+  // @ts-expect-error -- args must match the job's parameters
+  void pool.startThreadJob((ctx: JobContext, a: number) => a, { args: ['x'] }).wait();
+  await Promise.all([loop.toArray(), lengths, job.wait(), threadJob.wait()]);
 });

@@ -1,0 +1,197 @@
+/**
+ * Parallel loop benchmark: forEachParallel against one pool task per item
+ * (piscina, tinypool, workerpool, poolifier) and against a plain loop, in one
+ * run, with 2 threads.
+ *
+ *   trivial   x => x + 1 over 1M items (peers: 100k items, one task each), items/s
+ *   cpuBound  400 items of about 1 ms of arithmetic each: speed-up over a plain loop on the main thread
+ *   cpuBare   the same items split over 2 bare worker threads that exchange no messages: the machine's ceiling
+ *   memory    peak RSS while a loop consumes a generator of 1M and of 10M items, MiB
+ *
+ * Every measurement runs in a fresh child process; medians of the repeats.
+ *
+ *   node bench/parallel.js [--repeats 5] [--json file]
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { adapters, available } from './peers.js';
+import { benchArgs, fmt, machine, median } from './stats.js';
+
+const THREADS = 2;
+const LOOP_ITEMS = 1_000_000;
+const PEER_ITEMS = 100_000;
+const CPU_ITEMS = 400;
+
+/** Iterations of the arithmetic loop that take about 1 ms on this machine. */
+function calibrate() {
+  let iters = 10_000;
+  for (;;) {
+    const start = performance.now();
+    let x = 0;
+    for (let i = 0; i < iters; i++) x += Math.sqrt(i);
+    if (x < 0) throw new Error('unreachable');
+    const ms = performance.now() - start;
+    if (ms >= 5) return Math.round(iters / ms);
+    iters *= 2;
+  }
+}
+
+const cpuItem = (n, ctx) => {
+  let x = 0;
+  for (let i = 0; i < ctx.using.iters; i++) x += Math.sqrt(i + n);
+  return x;
+};
+
+// The ceiling: each bare worker runs its half of the items as soon as told, and reports once.
+const BARE_WORKER = `
+const { parentPort, workerData: { from, to, iters } } = require('node:worker_threads');
+const item = (n) => { let x = 0; for (let i = 0; i < iters; i++) x += Math.sqrt(i + n); return x; };
+for (let n = 0; n < 20; n++) item(n);
+parentPort.once('message', () => { let x = 0; for (let n = from; n < to; n++) x += item(n); parentPort.postMessage(x); });
+parentPort.postMessage('ready');`;
+
+async function bareWorkers(iters) {
+  const half = CPU_ITEMS / THREADS;
+  const workers = Array.from({ length: THREADS }, (_, t) => new Worker(BARE_WORKER, { eval: true, workerData: { from: t * half, to: (t + 1) * half, iters } }));
+  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
+  const start = performance.now();
+  const done = Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
+  for (const w of workers) w.postMessage('go');
+  await done;
+  const elapsed = performance.now() - start;
+  await Promise.all(workers.map((w) => w.terminate()));
+  return elapsed;
+}
+
+function plainLoop(iters) {
+  const start = performance.now();
+  for (let n = 0; n < CPU_ITEMS; n++) cpuItem(n, { using: { iters } });
+  return performance.now() - start;
+}
+
+async function openPool() {
+  const { RunspacePool } = await import('runspaces');
+  return RunspacePool.open({ minRunspaces: THREADS, maxRunspaces: THREADS });
+}
+
+async function measure(library, metric) {
+  if (metric === 'trivial' && library !== 'runspaces') {
+    const pool = await adapters[library](THREADS);
+    await Promise.all(Array.from({ length: 2_000 }, (_, i) => pool.run(i)));
+    const start = performance.now();
+    const results = await Promise.all(Array.from({ length: PEER_ITEMS }, (_, i) => pool.run(i)));
+    if (results[PEER_ITEMS - 1] !== PEER_ITEMS) throw new Error(`${library}: wrong result`);
+    return PEER_ITEMS / ((performance.now() - start) / 1000);
+  }
+  if (metric === 'cpuBare') {
+    const iters = calibrate();
+    plainLoop(iters); // warm up
+    return plainLoop(iters) / (await bareWorkers(iters));
+  }
+  const pool = await openPool();
+  if (metric === 'trivial') {
+    await pool.forEachParallel(Array.from({ length: 10_000 }, (_, i) => i), (x) => x + 1).toArray(); // warm up
+    const start = performance.now();
+    let sum = 0;
+    for await (const y of pool.forEachParallel(Array.from({ length: LOOP_ITEMS }, (_, i) => i), (x) => x + 1)) sum += y;
+    const rate = LOOP_ITEMS / ((performance.now() - start) / 1000);
+    if (sum !== (LOOP_ITEMS * (LOOP_ITEMS + 1)) / 2) throw new Error('wrong sum');
+    return rate;
+  }
+  if (metric === 'cpuBound') {
+    const iters = calibrate();
+    const items = Array.from({ length: CPU_ITEMS }, (_, i) => i);
+    await pool.forEachParallel(items.slice(0, 20), cpuItem, { using: { iters } }).toArray(); // warm up
+    const plain = plainLoop(iters);
+    const start = performance.now();
+    await pool.forEachParallel(items, cpuItem, { using: { iters } }).toArray();
+    return plain / (performance.now() - start);
+  }
+  // memory: peak RSS while consuming a generator of `count` items
+  const count = metric === 'memory10M' ? 10 * LOOP_ITEMS : LOOP_ITEMS;
+  function* numbers() {
+    for (let i = 0; i < count; i++) yield i;
+  }
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 20);
+  let seen = 0;
+  for await (const _ of pool.forEachParallel(numbers(), (x) => x)) {
+    if (++seen % 65_536 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+  }
+  clearInterval(sampler);
+  if (seen !== count) throw new Error('lost items');
+  return Math.max(peak, process.memoryUsage().rss) / 2 ** 20;
+}
+
+export const METRICS = {
+  trivial: { unit: 'items/s', better: 'higher', peers: true },
+  cpuBound: { unit: '× a plain loop', better: 'higher', peers: false },
+  cpuBare: { unit: '× a plain loop', better: 'higher', peers: false },
+  memory1M: { unit: 'MiB peak RSS', better: 'lower', peers: false },
+  memory10M: { unit: 'MiB peak RSS', better: 'lower', peers: false },
+};
+
+function sample(library, metric, log) {
+  try {
+    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', library, metric], { encoding: 'utf8', timeout: 300_000 });
+    return Number(out.trim().split('\n').pop());
+  } catch (error) {
+    log(`note: ${library} ${metric} run failed (${error.status ?? error.signal}); sample dropped`);
+    return Number.NaN;
+  }
+}
+
+export async function runParallelBenchmark({ repeats = 5, log = console.log } = {}) {
+  const peers = [];
+  for (const name of Object.keys(adapters)) {
+    if (name === 'runspaces') continue;
+    if (await available(name)) peers.push(name);
+    else log(`note: ${name} is not installed; skipped`);
+  }
+  const samples = {};
+  for (let r = 0; r < repeats; r++) {
+    for (const [metric, { peers: withPeers }] of Object.entries(METRICS)) {
+      const libraries = withPeers ? ['runspaces', ...peers] : ['runspaces'];
+      for (const library of r % 2 === 0 ? libraries : [...libraries].reverse()) {
+        ((samples[metric] ??= {})[library] ??= []).push(sample(library, metric, log));
+      }
+    }
+    log(`  parallel benchmark: repeat ${r + 1}/${repeats} done`);
+  }
+  const medians = {};
+  for (const [metric, byLibrary] of Object.entries(samples)) {
+    medians[metric] = Object.fromEntries(Object.entries(byLibrary).map(([library, values]) => [library, median(values)]));
+  }
+  return { machine: machine(), threads: THREADS, loopItems: LOOP_ITEMS, peerItems: PEER_ITEMS, repeats, samples, medians };
+}
+
+export function parallelTable(report) {
+  const m = report.medians;
+  const ours = m.trivial.runspaces;
+  const lines = [
+    '| measure | runspaces | one task per item |',
+    '|---|---:|---|',
+    `| trivial items, items/s | **${fmt(ours)}** | ${Object.entries(m.trivial).filter(([l]) => l !== 'runspaces').map(([l, v]) => `${l} ${fmt(v)} (${(ours / v).toFixed(1)}×)`).join(', ')} |`,
+    `| ~1 ms CPU-bound items, speed-up over a plain loop | **${m.cpuBound.runspaces.toFixed(2)}×** | 2 bare workers, no messages: ${m.cpuBare.runspaces.toFixed(2)}× |`,
+    `| peak RSS, 1M-item generator | ${fmt(m.memory1M.runspaces)} MiB | |`,
+    `| peak RSS, 10M-item generator | ${fmt(m.memory10M.runspaces)} MiB | |`,
+  ];
+  return lines.join('\n');
+}
+
+if (process.argv[2] === '--child') {
+  const value = await measure(process.argv[3], process.argv[4]);
+  console.log(value);
+  process.exit(0);
+} else if (import.meta.url === `file://${process.argv[1]}`) {
+  const { repeats, json } = benchArgs();
+  const report = await runParallelBenchmark({ repeats });
+  console.log(`\nParallel loop benchmark on ${report.machine}; ${report.threads} runspaces; medians of ${report.repeats} runs.`);
+  console.log('In parentheses: how many times more items per second the loop moves than that peer running one task per item.\n');
+  console.log(parallelTable(report));
+  if (json !== undefined) writeFileSync(json, JSON.stringify(report, null, 2));
+}
