@@ -296,8 +296,10 @@ export class LoopEngine {
       // Items that had started are lost with the runspace; the rest run elsewhere.
       const started = Math.min(task.itemsStarted, items.length);
       this.#failRange(first, started, error, error.runspaceId);
-      if (started < items.length && !this.#stopping) this.#retry.push({ first: first + started, items: items.slice(started) });
-      else this.#sink.delivered(first + started, [], undefined, items.length - started);
+      if (started < items.length) {
+        if (this.#stopping) this.#sink.delivered(first + started, [], undefined, items.length - started);
+        else this.#retry.push({ first: first + started, items: items.slice(started) });
+      }
     } else if ((error instanceof UncloneableValueError || error instanceof UsingFunctionError) && error.path.startsWith('items')) {
       this.#splitUncloneable(first, items);
     } else if (!(error instanceof OperationCancelledError || error instanceof TimeoutError) || !this.#stopping) {

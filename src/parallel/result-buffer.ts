@@ -42,6 +42,8 @@ export class ResultBuffer {
 
   /** Adds the outcome of items `first ..< first + length`. */
   add(first: number, values: readonly unknown[], failed: ReadonlySet<number> | undefined, length: number): void {
+    // An empty range would take the place of the real segment that starts at the same index.
+    if (length === 0) return;
     const segment: Segment = { first, values, failed, length, pos: 0 };
     this.#size += values.length - (failed?.size ?? 0);
     if (this.#ordered) this.#waiting.set(first, segment);
