@@ -239,7 +239,7 @@ export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
     this.#errors.push(error);
   }
 
-  /** Files a stream record under the error stream or the others. */
+  /** @internal Files a stream record under the error stream or the others. */
   addRecord(record: StreamRecord): void {
     if (record.stream === 'error') this.#errors.push(record.error);
     else this.#records.push(record);
