@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { adapters, available } from './peers.js';
-import { benchArgs, fmt, machine, median } from './stats.js';
+import { benchArgs, fmt, machine, median, serveChild } from './stats.js';
 
 const THREADS = 2;
 const LOOP_ITEMS = 1_000_000;
@@ -183,11 +183,7 @@ export function parallelTable(report) {
   return lines.join('\n');
 }
 
-if (process.argv[2] === '--child') {
-  const value = await measure(process.argv[3], process.argv[4]);
-  console.log(value);
-  process.exit(0);
-} else if (import.meta.url === `file://${process.argv[1]}`) {
+if (!(await serveChild(measure)) && import.meta.url === `file://${process.argv[1]}`) {
   const { repeats, json } = benchArgs();
   const report = await runParallelBenchmark({ repeats });
   console.log(`\nParallel loop benchmark on ${report.machine}; ${report.threads} runspaces; medians of ${report.repeats} runs.`);

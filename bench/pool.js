@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { adapters, available } from './peers.js';
-import { benchArgs, fmt, machine, median } from './stats.js';
+import { benchArgs, fmt, machine, median, serveChild } from './stats.js';
 
 const THREADS = 2;
 const BURST_TASKS = 50_000;
@@ -118,11 +118,7 @@ export function poolTable(report) {
   return lines.join('\n');
 }
 
-if (process.argv[2] === '--child') {
-  const value = await measure(process.argv[3], process.argv[4]);
-  console.log(value);
-  process.exit(0);
-} else if (import.meta.url === `file://${process.argv[1]}`) {
+if (!(await serveChild(measure)) && import.meta.url === `file://${process.argv[1]}`) {
   const { repeats, json } = benchArgs();
   const report = await runPoolBenchmark({ repeats });
   console.log(`\nPool benchmark on ${report.machine}; ${report.threads} threads; medians of ${report.repeats} runs.`);

@@ -22,3 +22,13 @@ export const benchArgs = (argv = process.argv) => {
   };
   return { repeats: Number(flag('--repeats') ?? 5), json: flag('--json') };
 };
+
+/**
+ * Run as `script --child LIBRARY METRIC`, a benchmark script measures once,
+ * prints the figure and exits (true); otherwise it returns false.
+ */
+export async function serveChild(measure, argv = process.argv) {
+  if (argv[2] !== '--child') return false;
+  console.log(await measure(argv[3], argv[4]));
+  process.exit(0);
+}

@@ -125,8 +125,7 @@ export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R> {
 
   /** Called by `break`: cancels what still runs, and resolves once it stopped. */
   async return(): Promise<IteratorResult<R>> {
-    this.#engine.stop();
-    await this.#engine.settled;
+    await this.stop();
     return { value: undefined, done: true };
   }
 
