@@ -11,6 +11,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // The library is loaded as a user loads it: built files, through the package's exports map.
-    server: { deps: { external: [/\/dist\//, /\/test\/fixtures\//] } },
+    server: { deps: { external: [/\/dist\//, /\/test\/fixtures\//, /\/examples\//] } },
   },
 });

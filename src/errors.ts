@@ -176,10 +176,14 @@ export class SynchronizationLockError extends RunspacesError {
  * half-updated: check it before trusting it.
  */
 export class AbandonedMutexError extends RunspacesError {
-  constructor(readonly mutex: unknown) {
+  /**
+   * @param previousOwnerPid For a machine-wide (`Global\`) mutex, the process
+   *   that held it when it died, when known.
+   */
+  constructor(readonly mutex: unknown, readonly previousOwnerPid?: number) {
     super(
       'ERR_ABANDONED_MUTEX',
-      'The mutex was abandoned: its previous owner ended without releasing it. You now own it; verify the state it protects, then release it.',
+      `The mutex was abandoned: its previous owner${previousOwnerPid === undefined ? '' : ` (process ${previousOwnerPid})`} ended without releasing it. You now own it; verify the state it protects, then release it.`,
     );
   }
 }
@@ -219,6 +223,17 @@ export class BlockingWaitError extends RunspacesError {
 export class SyncArenaFullError extends RunspacesError {
   constructor(readonly capacity: number) {
     super('ERR_SYNC_ARENA_FULL', `All ${capacity} named synchronization objects of this process are in use; use unnamed objects passed as values instead.`);
+  }
+}
+
+/**
+ * The directory for machine-wide (`Global\`) lock files cannot be used: it is
+ * not a directory, cannot be created, or (the default directory) is not
+ * private to this user. Nothing was locked.
+ */
+export class LockDirectoryError extends RunspacesError {
+  constructor(readonly directory: string, reason: string, options?: { cause?: unknown }) {
+    super('ERR_LOCK_DIRECTORY', `The lock directory '${directory}' cannot be used: ${reason}`, options);
   }
 }
 

@@ -31,7 +31,7 @@ export { ParallelChildJob, ParallelJob } from './parallel/parallel-job.js';
 export type { SessionState } from './runspace/session-state.js';
 export type { ProgressInfo, StreamName, StreamRecord } from './protocol/stream-records.js';
 export { Mutex } from './sync/mutex.js';
-export type { LockInfo, MutexAcquireOptions, MutexOptions, WithLockOptions } from './sync/mutex.js';
+export type { LockInfo, MutexAcquireOptions, MutexOpenOptions, MutexOptions, WithLockOptions } from './sync/mutex.js';
 export { Semaphore } from './sync/semaphore.js';
 export { AutoResetEvent } from './sync/auto-reset-event.js';
 export { Barrier } from './sync/barrier.js';
@@ -45,6 +45,7 @@ export {
   BlockingWaitError,
   InvalidArgumentError,
   InvalidOperationError,
+  LockDirectoryError,
   InvalidPoolStateError,
   ModuleExportError,
   OperationCancelledError,

@@ -115,11 +115,11 @@ export function* namedCells(): Generator<Cell> {
   for (let i = 0; i < count; i++) yield cellAt(buffer, HEADER_INTS + i * CELL_INTS);
 }
 
-/** Strips the `Local\` prefix; `Global\` (machine-wide) is a separate backend. */
+/** Strips the `Local\` prefix. `Global\` names are machine-wide, which only `Mutex` offers (it handles them before this). */
 export function normalizeName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('name', 'expected a non-empty string');
   if (/^global\\/i.test(name)) {
-    throw new InvalidArgumentError('name', `'${name}' asks for a machine-wide object; Global\\ names are not supported yet, use Local\\ or a bare name for one process`);
+    throw new InvalidArgumentError('name', `'${name}' asks for a machine-wide object; only Mutex has Global\\ names, other kinds are per process (use Local\\ or a bare name)`);
   }
   const local = name.replace(/^local\\/i, '');
   if (local.length === 0 || local.length > MAX_NAME_LENGTH) {

@@ -34,13 +34,24 @@
  * When a runspace dies holding the mutex, the pool frees it and sets the
  * ABANDONED slot; the next acquirer owns it and gets `AbandonedMutexError`.
  *
+ * ## Machine-wide (`Global\`) mutexes
+ * A `Global\` name adds an OS file lock behind the in-process lock (see
+ * `machine/file-lock.ts`). Threads of one process first take the in-process
+ * lock, so only one of them ever asks the operating system; the file lock is
+ * taken by the first acquisition and let go by the last release, recursion
+ * staying in shared memory. A process that dies holding it leaves its id in
+ * the lock file, and the next owner, in any process, gets
+ * `AbandonedMutexError`.
+ *
  * @module
  */
 
-import { AbandonedMutexError, OperationCancelledError, SynchronizationLockError, TimeoutError } from '../errors.js';
+import { AbandonedMutexError, InvalidArgumentError, OperationCancelledError, SynchronizationLockError, TimeoutError, WaitHandleNotFoundError } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import { lockFairAsync, lockFairBlocking, unlockFair } from './handoff-lock.js';
-import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
+import { FileLock, isOpenAnywhere } from './machine/file-lock.js';
+import { isGlobalName, machineTarget, type LockFile } from './machine/lock-directory.js';
+import { openNamed, openNamedKey, tryOpenExistingKey, tryOpenExistingNamed } from './named.js';
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { isMainThread } from 'node:worker_threads';
@@ -66,6 +77,19 @@ export interface MutexOptions {
    * (see docs/benchmarks.md). Default false.
    */
   readonly fair?: boolean;
+}
+
+/** Options of `Mutex.open`. */
+export interface MutexOpenOptions extends MutexOptions {
+  /** Own the mutex on return, when this call created it (`createdNew`). */
+  readonly initiallyOwned?: boolean;
+  /**
+   * For `Global\` names: the directory of the lock files. Every process
+   * sharing the mutex must use the same one. Default: the `RUNSPACES_LOCK_DIR`
+   * environment variable, else a directory private to this user under the OS
+   * temp dir.
+   */
+  readonly lockDirectory?: string;
 }
 
 export interface WithLockOptions extends MutexAcquireOptions {
@@ -97,6 +121,10 @@ export interface LockInfo {
  * - **Named** (`Mutex.open`): the same name is the same lock in every runspace
  *   of the process. Passing a mutex as a `using` value or argument gives the
  *   runspace the same lock.
+ * - **Machine-wide** (`Mutex.open('Global\\name')`): the same lock in every
+ *   process of the machine, on an OS file lock the kernel lets go when its
+ *   holder dies. The same API; waits for another process poll, so they can
+ *   time out or be cancelled and leave nothing behind.
  *
  * @example
  * ```ts
@@ -111,8 +139,11 @@ export class Mutex {
   readonly #cell: Cell;
   readonly #slots: Int32Array;
   readonly #local: LocalCell;
-  readonly #name: string | null;
+  #name: string | null;
   readonly #fair: boolean;
+  /** The machine-wide half, for a `Global\` mutex. */
+  #machine: FileLock | undefined;
+  #lockFile: LockFile | undefined;
 
   /** An unnamed mutex; pass it to runspaces as a `using` value or argument. */
   constructor(initiallyOwned = false, options: MutexOptions = {}) {
@@ -131,16 +162,31 @@ export class Mutex {
   }
 
   /** @internal Rebuilds a mutex around a cell that came from another thread or the arena. */
-  static fromCell(cell: Cell, name: string | null): Mutex {
-    return adoptCell(cell, name, () => new Mutex());
+  static fromCell(cell: Cell, name: string | null, lockFile?: LockFile): Mutex {
+    const mutex = adoptCell(cell, name, () => new Mutex());
+    if (lockFile !== undefined) {
+      mutex.#machine = FileLock.forPath(lockFile.path, lockFile.private);
+      mutex.#lockFile = lockFile;
+    }
+    return mutex;
   }
 
   /**
-   * Opens the mutex of this name in this process, creating it if needed.
-   * `initiallyOwned` and `fair` take effect only when this call created it
-   * (`createdNew`), as in .NET. `Local\` and bare names are the same.
+   * Opens the mutex of this name, creating it if needed. `initiallyOwned` and
+   * `fair` take effect only when this call created it (`createdNew`), as in
+   * .NET. `Local\` and bare names are the same: one lock for every runspace of
+   * the process. A `Global\` name is one lock for every process of the
+   * machine (see {@link MutexOpenOptions.lockDirectory}); it is created new
+   * when no other process has it open, and it cannot be `fair`.
+   *
+   * @example
+   * ```ts
+   * const { mutex } = Mutex.open('Global\\deployment-status');
+   * await mutex.withLock(() => updateStatusFile());
+   * ```
    */
-  static open(name: string, options: { initiallyOwned?: boolean } & MutexOptions = {}): { mutex: Mutex; createdNew: boolean } {
+  static open(name: string, options: MutexOpenOptions = {}): { mutex: Mutex; createdNew: boolean } {
+    if (isGlobalName(name)) return Mutex.#openMachine(name, options);
     const found = openNamed(Kind.Mutex, name, (slots) => {
       slots[Slot.Maximum] = options.fair ? 1 : 0;
       if (options.initiallyOwned) {
@@ -153,21 +199,61 @@ export class Mutex {
     return { mutex, createdNew: found.createdNew };
   }
 
-  /** Opens an existing named mutex; throws `WaitHandleNotFoundError` when there is none. */
-  static openExisting(name: string): Mutex {
-    const found = openExistingNamed(Kind.Mutex, name);
-    return Mutex.fromCell(found.cell, found.name);
+  static #openMachine(name: string, options: MutexOpenOptions): { mutex: Mutex; createdNew: boolean } {
+    if (options.fair) throw new InvalidArgumentError('fair', 'a Global\\ mutex cannot hand ownership in order across processes; open it without fair');
+    const target = machineTarget(name, options.lockDirectory);
+    const found = openNamedKey(Kind.Mutex, target.key, name, () => undefined);
+    const mutex = Mutex.fromCell(found.cell, target.displayName, target.lockFile);
+    let createdNew = found.createdNew && mutex.#machine!.firstOpener;
+    // Created new, so nobody else can hold it, unless another process opened
+    // it in the meantime: then it was not new after all.
+    if (createdNew && options.initiallyOwned) {
+      if (Atomics.compareExchange(mutex.#slots, Slot.State, 0, 1) === 0) {
+        const abandonedHere = mutex.#claim();
+        const previous = mutex.#machine!.try();
+        if (previous === false) {
+          mutex.#unlock();
+          createdNew = false;
+        } else {
+          mutex.#local.holder = 'thread';
+          mutex.#throwIfAbandoned(abandonedHere, previous);
+        }
+      } else {
+        createdNew = false;
+      }
+    }
+    return { mutex, createdNew };
+  }
+
+  /**
+   * Opens an existing named mutex; throws `WaitHandleNotFoundError` when there
+   * is none. A `Global\` mutex exists while any process has it open.
+   */
+  static openExisting(name: string, options: Pick<MutexOpenOptions, 'lockDirectory'> = {}): Mutex {
+    const mutex = Mutex.tryOpenExisting(name, options);
+    if (mutex === undefined) throw new WaitHandleNotFoundError(name);
+    return mutex;
   }
 
   /** Opens an existing named mutex, or returns undefined. */
-  static tryOpenExisting(name: string): Mutex | undefined {
+  static tryOpenExisting(name: string, options: Pick<MutexOpenOptions, 'lockDirectory'> = {}): Mutex | undefined {
+    if (isGlobalName(name)) {
+      const target = machineTarget(name, options.lockDirectory);
+      if (tryOpenExistingKey(Kind.Mutex, target.key, name) === undefined && !isOpenAnywhere(target.lockFile.path)) return undefined;
+      return Mutex.#openMachine(name, options).mutex;
+    }
     const found = tryOpenExistingNamed(Kind.Mutex, name);
     return found === undefined ? undefined : Mutex.fromCell(found.cell, found.name);
   }
 
-  /** The name, without a `Local\` prefix; null for an unnamed mutex. */
+  /** The name, without a `Local\` prefix (a machine-wide one keeps `Global\`); null for an unnamed mutex. */
   get name(): string | null {
     return this.#name;
+  }
+
+  /** True for a machine-wide (`Global\`) mutex. */
+  get machineWide(): boolean {
+    return this.#machine !== undefined;
   }
 
   /** True when ownership goes to the longest waiter (see `MutexOptions.fair`). */
@@ -192,13 +278,26 @@ export class Mutex {
       slots[Slot.Recursion]!++;
       return true;
     }
-    if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(timeout)) return false;
-    this.#becomeOwner('thread');
+    const machine = this.#machine;
+    if (machine === undefined) {
+      if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadlineOf(validTimeout(timeout)))) return false;
+      this.#becomeOwner('thread');
+      return true;
+    }
+    const deadline = deadlineOf(validTimeout(timeout));
+    if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadline)) return false;
+    const abandonedHere = this.#claim();
+    const previous = machine.lockBlocking(deadline);
+    if (previous === false) {
+      this.#unlock();
+      return false;
+    }
+    this.#local.holder = 'thread';
+    this.#throwIfAbandoned(abandonedHere, previous);
     return true;
   }
 
-  #waitBlocking(timeout: number | undefined): boolean {
-    const deadline = deadlineOf(validTimeout(timeout));
+  #waitBlocking(deadline: number): boolean {
     const slots = this.#slots;
     if (this.#fair) return lockFairBlocking(slots, deadline);
     for (let i = 0; i < SPINS; i++) {
@@ -226,7 +325,7 @@ export class Mutex {
       return ACQUIRED;
     }
     // The free lock, asked without conditions: no await, no allocation.
-    if (options === undefined && Atomics.compareExchange(this.#slots, Slot.State, 0, 1) === 0) {
+    if (options === undefined && this.#machine === undefined && Atomics.compareExchange(this.#slots, Slot.State, 0, 1) === 0) {
       try {
         this.#becomeOwner('thread');
       } catch (error) {
@@ -301,7 +400,7 @@ export class Mutex {
 
   /** @internal What crosses a thread boundary in place of this mutex. */
   toShared(): SharedHandle {
-    return shareCell(Kind.Mutex, this.#cell, this.#name);
+    return shareCell(Kind.Mutex, this.#cell, this.#name, this.#lockFile);
   }
 
   #takeFree(holder: Holder): void {
@@ -327,21 +426,54 @@ export class Mutex {
         }
       }
     }
-    this.#becomeOwner(holder);
+    const machine = this.#machine;
+    if (machine === undefined) {
+      this.#becomeOwner(holder);
+      return true;
+    }
+    const abandonedHere = this.#claim();
+    let previous: number | false;
+    try {
+      previous = machine.try();
+      if (previous === false) previous = await machine.lockAsync(deadline, signal);
+    } catch (error) {
+      this.#unlock();
+      throw error;
+    }
+    if (previous === false) {
+      this.#unlock();
+      return false;
+    }
+    this.#local.holder = holder;
+    this.#throwIfAbandoned(abandonedHere, previous);
     return true;
   }
 
   #becomeOwner(holder: Holder): void {
+    const abandoned = this.#claim();
+    this.#local.holder = holder;
+    if (abandoned) throw new AbandonedMutexError(this);
+  }
+
+  /**
+   * Records this thread as the owner of the in-process lock just won, and
+   * reports (and clears) its abandoned flag. Who in the thread holds it is
+   * set once every part of the lock is held.
+   */
+  #claim(): boolean {
     const slots = this.#slots;
     // A plain store: the STATE compare-exchange that won the lock already
     // fenced it, and only this thread writes it while it owns the lock.
     // RECURSION is already 0 (extra acquisitions), so it needs no write: under
     // contention every store to this cache line costs.
     slots[Slot.Owner] = SELF;
-    this.#local.holder = holder;
-    if (slots[Slot.Abandoned] !== 0 && Atomics.exchange(slots, Slot.Abandoned, 0) === 1) {
-      throw new AbandonedMutexError(this);
-    }
+    return slots[Slot.Abandoned] !== 0 && Atomics.exchange(slots, Slot.Abandoned, 0) === 1;
+  }
+
+  /** After a machine-wide acquisition: abandoned here (a runspace died) or by another process (its id in the lock file). */
+  #throwIfAbandoned(abandonedHere: boolean, previousOwner: number): void {
+    if (!abandonedHere && previousOwner === 0) return;
+    throw new AbandonedMutexError(this, previousOwner !== 0 && previousOwner !== process.pid ? previousOwner : undefined);
   }
 
   #unlockFully(): void {
@@ -350,6 +482,18 @@ export class Mutex {
   }
 
   #unlock(): void {
+    if (this.#machine?.held) {
+      try {
+        this.#machine.unlock();
+      } finally {
+        this.#unlockHere();
+      }
+      return;
+    }
+    this.#unlockHere();
+  }
+
+  #unlockHere(): void {
     const slots = this.#slots;
     this.#local.holder = undefined;
     slots[Slot.Owner] = 0;
@@ -372,4 +516,4 @@ function recoverMutex(slots: Int32Array, deadOwner: number): boolean {
   return true;
 }
 
-registerKind(Kind.Mutex, Mutex, (cell, name) => Mutex.fromCell(cell, name), recoverMutex);
+registerKind(Kind.Mutex, Mutex, (cell, name, lockFile) => Mutex.fromCell(cell, name, lockFile), recoverMutex);

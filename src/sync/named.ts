@@ -22,21 +22,28 @@ function checkKind(cell: Cell, kind: Kind, asked: string): void {
 
 /** The cell of this name, created with `init` (which must set nothing but the cell's own slots) when new. */
 export function openNamed(kind: Kind, name: string, init: (slots: Int32Array) => void): NamedCell {
-  const local = normalizeName(name);
-  const found = lookupNamed(local, true, (slots) => {
+  return openNamedKey(kind, normalizeName(name), name, init);
+}
+
+/** As `openNamed`, for a key already made from the name the user asked for (`asked`). */
+export function openNamedKey(kind: Kind, key: string, asked: string, init: (slots: Int32Array) => void): NamedCell {
+  const found = lookupNamed(key, true, (slots) => {
     slots[Slot.Kind] = kind;
     init(slots);
   })!;
-  checkKind(found.cell, kind, name);
-  return { cell: found.cell, name: local, createdNew: found.createdNew };
+  checkKind(found.cell, kind, asked);
+  return { cell: found.cell, name: key, createdNew: found.createdNew };
 }
 
 export function tryOpenExistingNamed(kind: Kind, name: string): NamedCell | undefined {
-  const local = normalizeName(name);
-  const found = lookupNamed(local, false, () => undefined);
+  return tryOpenExistingKey(kind, normalizeName(name), name);
+}
+
+export function tryOpenExistingKey(kind: Kind, key: string, asked: string): NamedCell | undefined {
+  const found = lookupNamed(key, false, () => undefined);
   if (found === undefined) return undefined;
-  checkKind(found.cell, kind, name);
-  return { cell: found.cell, name: local, createdNew: false };
+  checkKind(found.cell, kind, asked);
+  return { cell: found.cell, name: key, createdNew: false };
 }
 
 export function openExistingNamed(kind: Kind, name: string): NamedCell {

@@ -13,6 +13,7 @@
 
 import { isMainThread } from 'node:worker_threads';
 import { cellAt, namedCells, Slot, type Cell, type Kind } from './arena.js';
+import type { LockFile } from './machine/lock-directory.js';
 
 export interface SharedHandle {
   readonly kind: number;
@@ -20,6 +21,8 @@ export interface SharedHandle {
   readonly base: number;
   /** The name of a named primitive; for a Barrier, the source of its post-phase action. */
   readonly name: string | null;
+  /** A machine-wide mutex's lock file, which the receiving thread opens for itself. */
+  readonly lockFile?: LockFile;
 }
 
 const crossed = new Map<number, Cell>();
@@ -55,12 +58,12 @@ export function takeAdopted(): { readonly cell: Cell; readonly name: string | nu
 }
 
 /** What crosses a thread boundary in place of a primitive. */
-export function shareCell(kind: Kind, cell: Cell, name: string | null): SharedHandle {
+export function shareCell(kind: Kind, cell: Cell, name: string | null, lockFile?: LockFile): SharedHandle {
   noteCrossing(cell);
-  return { kind, buffer: cell.buffer, base: cell.base, name };
+  return lockFile === undefined ? { kind, buffer: cell.buffer, base: cell.base, name } : { kind, buffer: cell.buffer, base: cell.base, name, lockFile };
 }
 
-type Reviver = (cell: Cell, name: string | null) => unknown;
+type Reviver = (cell: Cell, name: string | null, lockFile: LockFile | undefined) => unknown;
 /** Frees what a dead owner (its OWNER-slot value) held in `slots`; true when it held something. */
 type Recoverer = (slots: Int32Array, deadOwner: number) => boolean;
 
@@ -92,7 +95,7 @@ export function revive(handle: SharedHandle): unknown {
   noteCrossing(cell);
   const reviver = revivers.get(handle.kind);
   if (reviver === undefined) throw new Error(`unknown synchronization object kind ${handle.kind}`);
-  return reviver(cell, handle.name);
+  return reviver(cell, handle.name, handle.lockFile);
 }
 
 /**

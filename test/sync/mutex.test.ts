@@ -312,8 +312,8 @@ describe('named mutexes', () => {
     expect(() => Mutex.open('kind-clash')).toThrow(WaitHandleKindError);
   });
 
-  test('Global\\ names and bad names are refused with a clear error', () => {
-    expect(() => Mutex.open('Global\\deploy')).toThrow(/machine-wide/);
+  test('bad names, and Global\\ names for other kinds, are refused with a clear error', () => {
+    expect(() => Semaphore.open('Global\\deploy', 1, 1)).toThrow(/machine-wide/);
     expect(() => Mutex.open('')).toThrow(/name/);
     expect(() => Mutex.open('x'.repeat(200))).toThrow(/128/);
   });
