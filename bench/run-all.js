@@ -8,6 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { poolTable, runPoolBenchmark } from './pool.js';
 import { parallelTable, runParallelBenchmark } from './parallel.js';
+import { machineLockTable, runMachineLockBenchmark } from './machine-lock.js';
 import { benchArgs } from './stats.js';
 import { runSyncBenchmark, syncTable } from './sync.js';
 
@@ -52,7 +53,17 @@ console.log(`- trivial items: ${(p.trivial.runspaces / 1e6).toFixed(2)}M items/s
 console.log(`- ~1 ms CPU-bound items: ${p.cpuBound.runspaces.toFixed(2)}x a plain loop (target >= 1.8x on 2 cores)`);
 console.log(`- peak RSS: ${p.memory1M.runspaces.toFixed(0)} MiB over 1M items, ${p.memory10M.runspaces.toFixed(0)} MiB over 10M (bounded: must not grow with input length)`);
 
+const machineLock = await runMachineLockBenchmark({ repeats });
+const g = machineLock.medians;
+console.log(`\n## Machine-wide locks (bench/machine-lock.js)\n`);
+console.log(`${machineLock.machine}; medians of ${machineLock.repeats} runs, each in fresh processes; contention runs ${machineLock.contendedMs} ms.\n`);
+console.log(machineLockTable(machineLock));
+console.log('\nTargets of the machine-wide mutex issue, in this run:');
+console.log(`- uncontended acquire+release: ${g.uncontended.runspaces.toFixed(1)} us, ${(g.uncontended['proper-lockfile'] / g.uncontended.runspaces).toFixed(0)}x faster than proper-lockfile (target >= 10x)`);
+console.log(`- 2 processes contending: ${Math.round(g.contended.runspaces).toLocaleString('en-US')} pairs/s, Jain's fairness ${g.fairness.runspaces.toFixed(2)}`);
+
 mkdirSync('.bench-results', { recursive: true });
+writeFileSync('.bench-results/machine-lock.json', JSON.stringify(machineLock, null, 2));
 writeFileSync('.bench-results/parallel.json', JSON.stringify(loops, null, 2));
 writeFileSync('.bench-results/pool.json', JSON.stringify(pool, null, 2));
 writeFileSync('.bench-results/sync.json', JSON.stringify(sync, null, 2));

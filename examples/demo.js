@@ -1,8 +1,10 @@
 // The runspaces demo: `npm start`.
+import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AbandonedMutexError, Mutex, RunspacePool, RunspaceBrokenError } from 'runspaces';
+import { updateDeploymentStatus } from './deployment-status/deployment-status.js';
 
 const line = (text = '') => console.log(text);
 const bar = (done, total, width = 30) => {
@@ -150,6 +152,27 @@ job.on('stateChanged', ({ state }) => states.push(state));
 await job.wait();
 const received = job.receive();
 line(`12. Thread job '${job.name}': ${states.join(' -> ')}; output ${JSON.stringify(received.output)}; ${received.records.length} verbose record`);
+
+// 13. Separate processes, each with runspaces, share one status file under a
+// machine-wide mutex; one of them is killed mid-update, holding it.
+const statusDir = mkdtempSync(join(tmpdir(), 'runspaces-demo-status-'));
+const sharedStatusFile = join(statusDir, 'deployment-status.json');
+const updater = (args) => new Promise((resolve) => {
+  const child = fork(new URL('./deployment-status/updater.js', import.meta.url), args, {
+    env: { ...process.env, DEPLOYMENT_STATUS_FILE: sharedStatusFile },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  child.on('exit', (code, signal) => resolve(signal ?? code));
+});
+try {
+  const statusStart = performance.now();
+  await Promise.all(['a', 'b', 'c'].map((label) => updater([label, '2', '10'])));
+  const crashed = await updater(['crash', '1', '1', '--crash']);
+  const { status, recovered } = await updateDeploymentStatus({ verified: 'done' }, { file: sharedStatusFile });
+  line(`13. 3 processes x 2 runspaces x 10 updates, then one process killed mid-update (${crashed}): revision ${status.revision}, ${Object.keys(status.steps).length} steps, none lost; the next writer was told the Global\\ mutex was abandoned: ${recovered} (${Math.round(performance.now() - statusStart)} ms)`);
+} finally {
+  rmSync(statusDir, { recursive: true, force: true });
+}
 
 const stats = pool.stats();
 line(`\nStats: ${stats.completed} completed, ${stats.failed} failed, run time p50 ${(stats.runTime.p50 * 1000).toFixed(1)} µs, p99 ${(stats.runTime.p99 * 1000).toFixed(1)} µs`);
