@@ -1,7 +1,8 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
   AbandonedMutexError,
@@ -194,6 +195,27 @@ describe('Global mutex: across processes', () => {
       expect(await child.ask('try', 'tried')).toMatchObject({ acquired: false });
     });
     expect(await child.ask('try', 'tried')).toMatchObject({ acquired: true });
+  });
+
+  test('a process whose wait timed out or was cancelled exits on its own: nothing is left waiting', async () => {
+    const name = freshName();
+    const { mutex } = Mutex.open(name);
+    expect(await mutex.acquire()).toBe(true);
+    const script = `
+      import { Mutex } from 'runspaces';
+      const { mutex } = Mutex.open(${JSON.stringify(name)});
+      const timedOut = await mutex.acquire({ timeout: 20 });
+      const controller = new AbortController();
+      const cancelled = mutex.acquire({ signal: controller.signal }).catch((error) => error.code);
+      setTimeout(() => controller.abort(), 20);
+      console.log(JSON.stringify([timedOut, await cancelled]));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(fixtures), stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(JSON.parse(output)).toEqual([false, 'ERR_CANCELLED']);
+    mutex.releaseMutex();
   });
 
   test('a process killed while holding it: the next owner, here or in a runspace, is told it was abandoned', async () => {
