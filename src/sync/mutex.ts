@@ -139,7 +139,7 @@ export class Mutex {
   readonly #cell: Cell;
   readonly #slots: Int32Array;
   readonly #local: LocalCell;
-  #name: string | null;
+  readonly #name: string | null;
   readonly #fair: boolean;
   /** The machine-wide half, for a `Global\` mutex. */
   #machine: FileLock | undefined;
@@ -208,19 +208,7 @@ export class Mutex {
     // Created new, so nobody else can hold it, unless another process opened
     // it in the meantime: then it was not new after all.
     if (createdNew && options.initiallyOwned) {
-      if (Atomics.compareExchange(mutex.#slots, Slot.State, 0, 1) === 0) {
-        const abandonedHere = mutex.#claim();
-        const previous = mutex.#machine!.try();
-        if (previous === false) {
-          mutex.#unlock();
-          createdNew = false;
-        } else {
-          mutex.#local.holder = 'thread';
-          mutex.#throwIfAbandoned(abandonedHere, previous);
-        }
-      } else {
-        createdNew = false;
-      }
+      createdNew = Atomics.compareExchange(mutex.#slots, Slot.State, 0, 1) === 0 && mutex.#tryHoldMachine(mutex.#machine!);
     }
     return { mutex, createdNew };
   }
@@ -278,23 +266,17 @@ export class Mutex {
       slots[Slot.Recursion]!++;
       return true;
     }
-    const machine = this.#machine;
-    if (machine === undefined) {
-      if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadlineOf(validTimeout(timeout)))) return false;
-      this.#becomeOwner('thread');
-      return true;
-    }
-    const deadline = deadlineOf(validTimeout(timeout));
-    if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadline)) return false;
-    const abandonedHere = this.#claim();
-    const previous = machine.lockBlocking(deadline);
-    if (previous === false) {
-      this.#unlock();
-      return false;
-    }
-    this.#local.holder = 'thread';
-    this.#throwIfAbandoned(abandonedHere, previous);
+    if (this.#machine !== undefined) return this.#waitOneMachine(this.#machine, timeout);
+    if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadlineOf(validTimeout(timeout)))) return false;
+    this.#becomeOwner('thread');
     return true;
+  }
+
+  #waitOneMachine(machine: FileLock, timeout: number | undefined): boolean {
+    const deadline = deadlineOf(validTimeout(timeout));
+    if (Atomics.compareExchange(this.#slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadline)) return false;
+    const abandonedHere = this.#claim();
+    return this.#holdMachine('thread', abandonedHere, machine.lockBlocking(deadline));
   }
 
   #waitBlocking(deadline: number): boolean {
@@ -440,13 +422,7 @@ export class Mutex {
       this.#unlock();
       throw error;
     }
-    if (previous === false) {
-      this.#unlock();
-      return false;
-    }
-    this.#local.holder = holder;
-    this.#throwIfAbandoned(abandonedHere, previous);
-    return true;
+    return this.#holdMachine(holder, abandonedHere, previous);
   }
 
   #becomeOwner(holder: Holder): void {
@@ -470,10 +446,35 @@ export class Mutex {
     return slots[Slot.Abandoned] !== 0 && Atomics.exchange(slots, Slot.Abandoned, 0) === 1;
   }
 
-  /** After a machine-wide acquisition: abandoned here (a runspace died) or by another process (its id in the lock file). */
-  #throwIfAbandoned(abandonedHere: boolean, previousOwner: number): void {
-    if (!abandonedHere && previousOwner === 0) return;
-    throw new AbandonedMutexError(this, previousOwner !== 0 && previousOwner !== process.pid ? previousOwner : undefined);
+  /** With the in-process lock just won: takes the file lock too if it is free, else gives both back (false). */
+  #tryHoldMachine(machine: FileLock): boolean {
+    const abandonedHere = this.#claim();
+    let previous: number | false;
+    try {
+      previous = machine.try();
+    } catch (error) {
+      this.#unlock();
+      throw error;
+    }
+    return this.#holdMachine('thread', abandonedHere, previous);
+  }
+
+  /**
+   * Ends a machine-wide acquisition, the in-process lock claimed: gives it
+   * back when the file lock was not taken (false), else records the holder
+   * and throws, owning both, when it was abandoned here (a runspace died) or
+   * by another process (its id was in the lock file).
+   */
+  #holdMachine(holder: Holder, abandonedHere: boolean, previousOwner: number | false): boolean {
+    if (previousOwner === false) {
+      this.#unlock();
+      return false;
+    }
+    this.#local.holder = holder;
+    if (abandonedHere || previousOwner !== 0) {
+      throw new AbandonedMutexError(this, previousOwner !== 0 && previousOwner !== process.pid ? previousOwner : undefined);
+    }
+    return true;
   }
 
   #unlockFully(): void {

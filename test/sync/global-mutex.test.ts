@@ -154,11 +154,20 @@ describe('Global mutex: names and directories', () => {
 });
 
 describe('Global mutex: across processes', () => {
-  test('createdNew is true only for the first process to open it; openExisting finds what another process holds open', async () => {
+  test('createdNew (and initiallyOwned) only for the first process to open it; openExisting finds what another process holds open', async () => {
     const name = freshName();
     expect(Mutex.open(name).createdNew).toBe(true);
     const child = holder(name);
     expect(await child.expect('opened')).toMatchObject({ createdNew: false });
+
+    const owned = freshName();
+    const first = Mutex.open(owned, { initiallyOwned: true });
+    expect([first.createdNew, first.mutex.machineWide]).toEqual([true, true]);
+    const contender = holder(owned);
+    expect(await contender.expect('opened')).toMatchObject({ createdNew: false });
+    expect(await contender.ask('try', 'tried')).toMatchObject({ acquired: false });
+    first.mutex.releaseMutex();
+    expect(await contender.ask('try', 'tried')).toMatchObject({ acquired: true });
 
     const elsewhere = freshName();
     expect(Mutex.tryOpenExisting(elsewhere)).toBeUndefined();
