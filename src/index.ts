@@ -29,6 +29,7 @@ export { ThreadJob } from './parallel/thread-job.js';
 export type { JobScriptBlock, ThreadJobOptions } from './parallel/thread-job.js';
 export { ParallelChildJob, ParallelJob } from './parallel/parallel-job.js';
 export type { SessionState } from './runspace/session-state.js';
+export { sessionState } from './runspace/session-state.js';
 export type { ProgressInfo, StreamName, StreamRecord } from './protocol/stream-records.js';
 export { Mutex } from './sync/mutex.js';
 export type { LockInfo, MutexAcquireOptions, MutexOpenOptions, MutexOptions, WithLockOptions } from './sync/mutex.js';

@@ -44,3 +44,39 @@ export class MapSessionState implements SessionState {
     return [...this.#variables.keys()];
   }
 }
+
+/**
+ * The thread's session lives on `globalThis` under a registered symbol: in a
+ * runspace the worker's bundled entry and the `runspaces` package a user
+ * imports there are two copies of this module, and both must see one session.
+ */
+const SESSION_KEY = Symbol.for('runspaces.session');
+type SessionSlot = Record<symbol, SessionState | undefined>;
+
+/**
+ * The session state of the runspace this code runs in: in a runspace, the
+ * same object as `ctx.session`; on the main thread (a runspace too, as in
+ * PowerShell), a session of its own. Code that is not handed a context, such
+ * as a class method or a module's function, reaches its session this way.
+ *
+ * @example
+ * ```ts
+ * import { sessionState } from 'runspaces';
+ *
+ * export function countVisit(): number {
+ *   const session = sessionState();
+ *   const visits = (session.get<number>('visits') ?? 0) + 1;
+ *   session.set('visits', visits);
+ *   return visits;
+ * }
+ * ```
+ */
+export function sessionState(): SessionState {
+  return ((globalThis as unknown as SessionSlot)[SESSION_KEY] ??= new MapSessionState());
+}
+
+/** @internal A runspace installs its session before any user code runs. */
+export function installSessionState(session: SessionState): SessionState {
+  (globalThis as unknown as SessionSlot)[SESSION_KEY] = session;
+  return session;
+}

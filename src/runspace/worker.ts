@@ -10,7 +10,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { serializeError, type SerializedError } from '../protocol/error-codec.js';
 import type { RunspaceBoot } from '../protocol/messages.js';
 import { adoptSyncArena } from '../sync/arena.js';
-import { MapSessionState } from './session-state.js';
+import { installSessionState, MapSessionState } from './session-state.js';
 import { TaskLoop } from './task-loop.js';
 
 if (parentPort === null) throw new Error('runspaces/runspace/worker.js must run as a worker thread');
@@ -24,6 +24,9 @@ adoptSyncArena(boot.syncArena);
 // names find the user's node_modules above it.
 const importFromWorker = (specifier: string): Promise<unknown> => import(specifier);
 
+// Before any module loads: a module's top-level code may call sessionState().
+const session = installSessionState(new MapSessionState(boot.variables));
+
 const openErrors: SerializedError[] = [];
 const modules: Record<string, unknown>[] = [];
 for (const specifier of boot.modules) {
@@ -35,7 +38,7 @@ for (const specifier of boot.modules) {
   }
 }
 
-const loop = new TaskLoop(port, importFromWorker, threadId, new MapSessionState(boot.variables), modules, new Int32Array(boot.control), boot.spinBeforeSleepUs / 1000);
+const loop = new TaskLoop(port, importFromWorker, threadId, session, modules, new Int32Array(boot.control), boot.spinBeforeSleepUs / 1000);
 
 for (const definition of boot.startup) {
   try {
