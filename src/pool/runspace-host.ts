@@ -34,8 +34,10 @@ const WORKER_URL = new URL('../runspace/worker.bundle.js', import.meta.url);
 /**
  * Workers inherit the process's Node flags, but a few only make sense for the
  * main entry point and make a worker fail at start (`node --input-type=module -e ...`).
+ * Undefined when there are none: then the worker inherits the flags, which
+ * accepts V8 flags such as `--expose-gc` that an explicit list refuses.
  */
-function workerExecArgv(): string[] {
+function workerExecArgv(): string[] | undefined {
   const argv: string[] = [];
   for (let i = 0; i < process.execArgv.length; i++) {
     const flag = process.execArgv[i]!;
@@ -49,7 +51,7 @@ function workerExecArgv(): string[] {
     }
     argv.push(flag);
   }
-  return argv;
+  return argv.length === process.execArgv.length ? undefined : argv;
 }
 
 export interface ExitInfo {

@@ -245,3 +245,12 @@ test('work submitted while the pool is opening is queued and runs once a runspac
   expect(pool.state).toBe('Opened');
   await pool.close();
 });
+
+describe('Node flags of the process', () => {
+  test('a process started with a V8 flag (--expose-gc) still opens runspaces, which inherit it', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const script = fileURLToPath(new URL('../fixtures/open-pool.js', import.meta.url));
+    expect(execFileSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8' }).trim()).toBe('function');
+  });
+});
