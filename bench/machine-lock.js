@@ -11,15 +11,12 @@
  *
  *   node bench/machine-lock.js [--repeats 5] [--json FILE]
  */
-import { execFile } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Mutex, RunspacePool } from 'runspaces';
-import { benchArgs, fmt, machine, median, serveChild } from './stats.js';
+import { benchArgs, fmt, machine, measureInChild, median, serveChild } from './stats.js';
 
 const require = createRequire(import.meta.url);
 const CONTENDED_MS = 1000;
@@ -108,17 +105,12 @@ async function countUntil(startAt, pair) {
   return count;
 }
 
-if (!(await serveChild((library, metric) => {
+await serveChild((library, metric) => {
   const dir = process.env.BENCH_LOCK_DIR;
   return metric === 'uncontended' ? uncontended[library](dir) : contended[library](dir, Number(process.env.BENCH_START_AT));
-}))) {
-  // Not a child: nothing to do here; the run is driven by runMachineLockBenchmark.
-}
+});
 
-const self = fileURLToPath(import.meta.url);
-const run = promisify(execFile);
-const child = async (library, metric, env) =>
-  Number((await run(process.execPath, [self, '--child', library, metric], { env: { ...process.env, ...env } })).stdout.trim());
+const child = (library, metric, env, log) => measureInChild(import.meta.url, library, metric, { env, timeout: 60_000, log });
 
 export async function runMachineLockBenchmark({ repeats = 5, log = console.log } = {}) {
   const samples = { uncontended: {}, contended: {}, fairness: {} };
@@ -126,10 +118,10 @@ export async function runMachineLockBenchmark({ repeats = 5, log = console.log }
   for (let r = 0; r < repeats; r++) {
     const dir = mkdtempSync(join(tmpdir(), 'runspaces-bench-locks-'));
     try {
-      for (const library of Object.keys(uncontended)) add('uncontended', library, await child(library, 'uncontended', { BENCH_LOCK_DIR: dir }));
+      for (const library of Object.keys(uncontended)) add('uncontended', library, await child(library, 'uncontended', { BENCH_LOCK_DIR: dir }, log));
       for (const library of Object.keys(contended)) {
         const env = { BENCH_LOCK_DIR: dir, BENCH_START_AT: String(Date.now() + 500) };
-        const counts = await Promise.all([child(library, 'contended', env), child(library, 'contended', env)]);
+        const counts = await Promise.all([child(library, 'contended', env, log), child(library, 'contended', env, log)]);
         const total = counts[0] + counts[1];
         add('contended', library, total / (CONTENDED_MS / 1000));
         add('fairness', library, total === 0 ? 0 : (total * total) / (2 * (counts[0] ** 2 + counts[1] ** 2)));

@@ -12,12 +12,10 @@
  *
  *   node bench/parallel.js [--repeats 5] [--json file]
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { adapters, available } from './peers.js';
-import { benchArgs, fmt, machine, median, serveChild } from './stats.js';
+import { benchArgs, fmt, machine, measureInChild, median, serveChild } from './stats.js';
 
 const THREADS = 2;
 const LOOP_ITEMS = 1_000_000;
@@ -135,16 +133,6 @@ export const METRICS = {
   memory10M: { unit: 'MiB peak RSS', better: 'lower', peers: false },
 };
 
-function sample(library, metric, log) {
-  try {
-    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', library, metric], { encoding: 'utf8', timeout: 300_000 });
-    return Number(out.trim().split('\n').pop());
-  } catch (error) {
-    log(`note: ${library} ${metric} run failed (${error.status ?? error.signal}); sample dropped`);
-    return Number.NaN;
-  }
-}
-
 export async function runParallelBenchmark({ repeats = 5, log = console.log } = {}) {
   const peers = [];
   for (const name of Object.keys(adapters)) {
@@ -157,7 +145,7 @@ export async function runParallelBenchmark({ repeats = 5, log = console.log } = 
     for (const [metric, { peers: withPeers }] of Object.entries(METRICS)) {
       const libraries = withPeers ? ['runspaces', ...peers] : ['runspaces'];
       for (const library of r % 2 === 0 ? libraries : [...libraries].reverse()) {
-        ((samples[metric] ??= {})[library] ??= []).push(sample(library, metric, log));
+        ((samples[metric] ??= {})[library] ??= []).push(await measureInChild(import.meta.url, library, metric, { log }));
       }
     }
     log(`  parallel benchmark: repeat ${r + 1}/${repeats} done`);

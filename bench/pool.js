@@ -12,11 +12,9 @@
  *
  *   node bench/pool.js [--repeats 5] [--json file]
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { adapters, available } from './peers.js';
-import { benchArgs, fmt, machine, median, serveChild } from './stats.js';
+import { benchArgs, fmt, machine, measureInChild, median, serveChild } from './stats.js';
 
 const THREADS = 2;
 const BURST_TASKS = 50_000;
@@ -76,13 +74,7 @@ export async function runPoolBenchmark({ repeats = 5, log = console.log } = {}) 
     const order = r % 2 === 0 ? libraries : [...libraries].reverse();
     for (const metric of Object.keys(METRICS)) {
       for (const library of order) {
-        let value = Number.NaN;
-        try {
-          const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', library, metric], { encoding: 'utf8', timeout: 120_000 });
-          value = Number(out.trim().split('\n').pop());
-        } catch (error) {
-          log(`note: ${library} ${metric} run failed (${error.status ?? error.signal}); sample dropped`);
-        }
+        const value = await measureInChild(import.meta.url, library, metric, { execArgv: ['--expose-gc'], timeout: 120_000, log });
         ((samples[metric] ??= {})[library] ??= []).push(value);
       }
     }

@@ -1,5 +1,7 @@
 /** Small helpers shared by the benchmark scripts: medians, ratios, the machine line. */
+import { execFile } from 'node:child_process';
 import { availableParallelism, cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 export const median = (values) => {
   const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
@@ -31,4 +33,24 @@ export async function serveChild(measure, argv = process.argv) {
   if (argv[2] !== '--child') return false;
   console.log(await measure(argv[3], argv[4]));
   process.exit(0);
+}
+
+/**
+ * The other half of `serveChild`: runs `script --child LIBRARY METRIC` in a
+ * fresh process and returns the figure it printed last. A run that fails is
+ * noted and gives NaN, which `median` skips, so one bad sample never ends a
+ * whole benchmark.
+ */
+export function measureInChild(script, library, metric, { execArgv = [], env, timeout = 300_000, log = console.log } = {}) {
+  return new Promise((resolve) => {
+    const args = [...execArgv, fileURLToPath(script), '--child', library, metric];
+    execFile(process.execPath, args, { encoding: 'utf8', timeout, env: env && { ...process.env, ...env } }, (error, stdout) => {
+      if (error) {
+        log(`note: ${library} ${metric} run failed (${error.code ?? error.signal}); sample dropped`);
+        resolve(Number.NaN);
+      } else {
+        resolve(Number(stdout.trim().split('\n').pop()));
+      }
+    });
+  });
 }
