@@ -262,3 +262,44 @@ export class ParallelItemError extends RunspacesError {
     );
   }
 }
+
+// ---- class affinity -----------------------------------------------------------
+
+/**
+ * A class cannot take part in runspace affinity as written: it is anonymous,
+ * not defined at the top level of a module a runspace can import, an
+ * undecorated subclass of an affinity class, or a class handle was used to
+ * construct an instance in a runspace that never loaded the class.
+ */
+export class AffinityClassError extends RunspacesError {
+  constructor(readonly className: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_AFFINITY_CLASS', message, options);
+  }
+}
+
+/**
+ * A field or accessor of an object that lives in another runspace was read or
+ * written synchronously through its proxy. Only methods cross as calls; read
+ * and write fields with `getRemoteProperty` / `setRemoteProperty`, which run
+ * at the object's home and return promises.
+ */
+export class RemotePropertyError extends RunspacesError {
+  constructor(readonly className: string, readonly property: string, readonly homeRunspaceId: number, write: boolean) {
+    super(
+      'ERR_REMOTE_PROPERTY',
+      write
+        ? `Cannot set '${property}' on a proxy of ${className}: the object lives in runspace ${homeRunspaceId}. Use await setRemoteProperty(proxy, '${property}', value), or a method that sets it.`
+        : `Cannot read '${property}' of a proxy of ${className} synchronously: the object lives in runspace ${homeRunspaceId}. Use await getRemoteProperty(proxy, '${property}'), or a method that returns it.`,
+    );
+  }
+}
+
+/** A proxy was used after `releaseRemote()`: it no longer holds its object at home. */
+export class ProxyReleasedError extends RunspacesError {
+  constructor(readonly className: string, readonly homeRunspaceId: number) {
+    super(
+      'ERR_PROXY_RELEASED',
+      `This proxy of ${className} (home: runspace ${homeRunspaceId}) was released; it can no longer call its object. Keep the proxy until you are done with it, or pass the object again.`,
+    );
+  }
+}

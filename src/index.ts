@@ -31,6 +31,12 @@ export { ParallelChildJob, ParallelJob } from './parallel/parallel-job.js';
 export type { SessionState } from './runspace/session-state.js';
 export { sessionState } from './runspace/session-state.js';
 export type { ProgressInfo, StreamName, StreamRecord } from './protocol/stream-records.js';
+export { NoRunspaceAffinity, RunspaceAffinity, noRunspaceAffinity, runspaceAffinity } from './affinity/decorators.js';
+export type { AffinityDecorator, AffinityOptions, AnyClass } from './affinity/decorators.js';
+export { getRemoteProperty, homeRunspaceId, isRemote, releaseRemote, setRemoteProperty } from './affinity/remote.js';
+export type { Remote } from './affinity/remote.js';
+export { affinityStats } from './affinity/link.js';
+export type { AffinityStats } from './affinity/link.js';
 export { Mutex } from './sync/mutex.js';
 export type { LockInfo, MutexAcquireOptions, MutexOpenOptions, MutexOptions, WithLockOptions } from './sync/mutex.js';
 export { Semaphore } from './sync/semaphore.js';
@@ -43,6 +49,7 @@ export { ReaderWriterLock } from './sync/reader-writer-lock.js';
 export type { WaitOptions } from './sync/event-handle.js';
 export {
   AbandonedMutexError,
+  AffinityClassError,
   BlockingWaitError,
   InvalidArgumentError,
   InvalidOperationError,
@@ -52,7 +59,9 @@ export {
   OperationCancelledError,
   ParallelItemError,
   PoolClosedError,
+  ProxyReleasedError,
   RelativeImportError,
+  RemotePropertyError,
   RunspaceBrokenError,
   RunspaceOpenError,
   RunspaceReleasedError,

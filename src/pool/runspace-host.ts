@@ -7,7 +7,9 @@
  * @module
  */
 
-import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
+import { MessageChannel, Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
+import { AffinityLink } from '../affinity/link.js';
+import { RunspaceBrokenError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import {
@@ -21,7 +23,6 @@ import {
   type WireResult,
   type WireTask,
 } from '../protocol/messages.js';
-import { encodeArgs, encodeShared } from '../protocol/shared-objects.js';
 import { decodeRecord, type StreamRecord } from '../protocol/stream-records.js';
 import { syncArena } from '../sync/arena.js';
 import { Fifo } from './fifo.js';
@@ -87,6 +88,8 @@ export type HostStatus = 'opening' | 'open' | 'exited';
 export class RunspaceHost {
   readonly id: number;
   readonly control: Int32Array;
+  /** Carries calls on objects with runspace affinity, both ways. */
+  readonly link: AffinityLink;
   readonly inFlight = new Fifo<Task>();
   /** Settles when the worker has exited. */
   readonly exited: Promise<void>;
@@ -115,6 +118,7 @@ export class RunspaceHost {
     this.#events = events;
     const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     this.control = new Int32Array(control);
+    const affinity = new MessageChannel();
     const boot: RunspaceBoot = {
       control,
       variables: options.variables,
@@ -122,10 +126,17 @@ export class RunspaceHost {
       startup: options.startup,
       spinBeforeSleepUs: options.spinBeforeSleepUs,
       syncArena: syncArena(),
+      affinityPort: affinity.port2,
     };
-    this.#worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: options.resourceLimits, execArgv: workerExecArgv() });
+    this.#worker = new Worker(WORKER_URL, {
+      workerData: boot,
+      transferList: [affinity.port2],
+      resourceLimits: options.resourceLimits,
+      execArgv: workerExecArgv(),
+    });
     // Captured now: `threadId` reads -1 once the worker has exited.
     this.id = this.#worker.threadId;
+    this.link = new AffinityLink(affinity.port1, this.id);
     this.opened = new Promise((resolve) => {
       this.#settleOpened = resolve;
     });
@@ -221,16 +232,24 @@ export class RunspaceHost {
     this.pendingNs += task.spec.cost.ns;
     this.inFlight.push(task);
     const { fn, definition } = task.spec;
+    const link = this.link;
+    const copiesBefore = link.copiesEncoded;
     const ref = fn.kind === 'script' && definition !== undefined && !this.#knownScripts.has(fn.id)
       ? { ...fn, definition }
-      : fn.kind === 'setVariable' ? { ...fn, value: encodeShared(fn.value) } : fn;
+      : fn.kind === 'setVariable' ? { ...fn, value: link.encode(fn.value) } : fn;
     const { usingId, chunk, input } = task.spec;
     const using = task.spec.using === undefined || (usingId !== undefined && this.#knownUsings.has(usingId))
       ? undefined
-      : (encodeShared(task.spec.using) as Readonly<Record<string, unknown>>);
-    const wire: WireTask = { seq: task.seq, fn: ref, args: encodeArgs(task.spec.args), using };
-    if (usingId === undefined && chunk === undefined && input === undefined) return wire;
-    return { ...wire, usingId, chunk, input: input === undefined ? undefined : encodeArgs(input) };
+      : (link.encode(task.spec.using) as Readonly<Record<string, unknown>>);
+    const wire: WireTask = { seq: task.seq, fn: ref, args: link.encodeArgs(task.spec.args), using };
+    if (usingId === undefined && chunk === undefined && input === undefined && link.copiesEncoded === copiesBefore) return wire;
+    return {
+      ...wire,
+      usingId,
+      chunk: chunk === undefined ? undefined : { ...chunk, items: link.encodeEach(chunk.items) },
+      input: input === undefined ? undefined : link.encodeArgs(input),
+      loadsClasses: link.copiesEncoded !== copiesBefore,
+    };
   }
 
   /** Drops a cached `using` value in the runspace once its loop is over. */
@@ -312,12 +331,15 @@ export class RunspaceHost {
       lost.push(task);
     }
     this.pendingNs = 0;
+    const reason = this.#intendedReason ?? describeExit(this.#error);
+    // Objects living in this runspace are gone: calls waiting on them, and later ones, fail.
+    this.link.close(new RunspaceBrokenError(this.id, exitCode, reason, { cause: this.#error }));
     this.#events.exited(this, {
       exitCode,
       error: this.#error,
       intended: this.#intendedReason !== undefined,
       duringOpen,
-      reason: this.#intendedReason ?? describeExit(this.#error),
+      reason,
     }, lost, unstarted);
   }
 }

@@ -25,9 +25,9 @@ import {
   TimeoutError,
 } from '../errors.js';
 import { deserializeError } from '../protocol/error-codec.js';
-import { decodeShared } from '../protocol/shared-objects.js';
 import { recoverAbandoned } from '../sync/shared-cells.js';
-import type { CancelKind, WireResult } from '../protocol/messages.js';
+import type { AffinityLink } from '../affinity/link.js';
+import type { CancelKind, ChunkOutcome, WireResult } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import { AcquireRequest } from './acquire-request.js';
 import { fairShare, PIPELINE_LIMIT_NS, TARGET_BATCH_NS } from './batching.js';
@@ -757,6 +757,11 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     if (this.#live() <= this.#options.minRunspaces || !Number.isFinite(this.#options.idleTimeout)) return;
     host.idleTimer = setTimeout(() => {
       host.idleTimer = undefined;
+      // Objects living in the runspace would die with it: it stays while others hold proxies.
+      if (host.link.exportCount > 0) {
+        this.#armIdleTimer(host);
+        return;
+      }
       if (this.#live() > this.#options.minRunspaces && this.#idle.remove(host)) {
         void host.terminate('trimmed: idle past idleTimeout');
       }
@@ -794,7 +799,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       if (host.inFlight.length === 0 && !host.dedicated) this.#becomeIdle(host);
     },
 
-    taskDone: (_host, task, result) => this.#settle(task, result),
+    taskDone: (host, task, result) => this.#settle(host, task, result),
 
     progressed: (host) => {
       if (host.dedicated) {
@@ -826,7 +831,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     exited: (host, info, lost, unstarted) => this.#onExit(host, info, lost, unstarted),
   };
 
-  #settle(task: Task, result: WireResult): void {
+  #settle(host: RunspaceHost, task: Task, result: WireResult): void {
     task.spec.cost.record(result.runNs);
     this.#stats.recordRun(result.runNs);
     if (task.cancelKind !== undefined && !(result.ok && task.spec.keepResultWhenCancelled)) {
@@ -834,11 +839,31 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
       task.reject(task.cancellationError(false));
     } else if (result.ok) {
       this.#stats.completed++;
-      task.resolve(decodeShared(result.value));
+      this.#resolveWith(host, task, result.value, result.loadsClasses === true);
     } else {
       this.#stats.failed++;
       task.reject(deserializeError(result.error));
     }
+  }
+
+  /**
+   * Decodes a result through its runspace's link, first importing the classes
+   * it copies when needed. A chunk's outputs are decoded each on its own, as
+   * each item's result was encoded.
+   */
+  #resolveWith(host: RunspaceHost, task: Task, value: unknown, loadsClasses: boolean): void {
+    const link = host.link;
+    const outcome = task.spec.chunk === undefined ? undefined : (value as ChunkOutcome);
+    const decode = (): void => {
+      try {
+        task.resolve(outcome === undefined ? link.decode(value) : decodeOutcome(link, outcome));
+      } catch (error) {
+        task.reject(error);
+      }
+    };
+    const loading = loadsClasses ? link.prepare(outcome === undefined ? [value] : outcome.values) : undefined;
+    if (loading === undefined) decode();
+    else loading.then(decode, (error: unknown) => task.reject(error));
   }
 
   #onExit(host: RunspaceHost, info: ExitInfo, lost: Task[], unstarted: Task[]): void {
@@ -909,3 +934,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   }
 }
 
+function decodeOutcome(link: AffinityLink, outcome: ChunkOutcome): ChunkOutcome {
+  const values = link.decodeEach(outcome.values);
+  return values === outcome.values ? outcome : { ...outcome, values };
+}

@@ -4,7 +4,8 @@
  * asked to do, and all it can say back.
  *
  * Main → runspace: `run` (a batch of tasks), `cancel` (one task), `forget`
- * (drop a cached `using` value).
+ * (drop a cached `using` value). Calls on objects with runspace affinity
+ * travel on a second channel, listed in affinity-messages.ts.
  * Runspace → main: `ready` (open finished), `results` (a batch of outcomes,
  * always in the order the tasks were sent), `record` (a stream record written
  * by a running task).
@@ -19,6 +20,7 @@
  * @module
  */
 
+import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from './error-codec.js';
 import type { WireRecord } from './stream-records.js';
 
@@ -81,6 +83,8 @@ export interface WireTask {
   readonly chunk?: WireChunk;
   /** A thread job's input objects, read as `ctx.input`. */
   readonly input?: readonly unknown[];
+  /** True when the task's values copy classes the runspace may have to import before it decodes them. */
+  readonly loadsClasses?: boolean;
 }
 
 /** Items of a parallel loop sent as one task. */
@@ -113,7 +117,7 @@ export type ToRunspace =
   | { readonly type: 'forget'; readonly usingId: number };
 
 export type WireResult =
-  | { readonly seq: number; readonly ok: true; readonly value: unknown; readonly runNs: number }
+  | { readonly seq: number; readonly ok: true; readonly value: unknown; readonly runNs: number; readonly loadsClasses?: boolean }
   | { readonly seq: number; readonly ok: false; readonly error: SerializedError; readonly runNs: number; readonly cancelled?: boolean };
 
 export type FromRunspace =
@@ -131,4 +135,6 @@ export interface RunspaceBoot {
   readonly spinBeforeSleepUs: number;
   /** The process's arena of named synchronization objects. */
   readonly syncArena: SharedArrayBuffer;
+  /** The runspace's end of its affinity link (see affinity-messages.ts). */
+  readonly affinityPort: MessagePort;
 }

@@ -9,6 +9,10 @@
  * deeper ones cross as plain objects. Values without primitives are passed
  * through untouched, so the common case costs one type check per value.
  *
+ * Objects of classes with runspace affinity (and such classes themselves) are
+ * found the same way and handed to an {@link ObjectCodec}: the affinity link
+ * the value crosses, which knows where each object lives.
+ *
  * @module
  */
 
@@ -17,37 +21,77 @@ import '../sync/primitives.js';
 import { isShareable, revive, type SharedHandle } from '../sync/shared-cells.js';
 
 const MARK = '__runspaces_shared__';
+const OBJECT_MARK = '__runspaces_object__';
 const MAX_DEPTH = 2;
 const MAX_SCANNED = 256;
 
 type Marker = { readonly [MARK]: SharedHandle };
+type ObjectMarker = { readonly [OBJECT_MARK]: object };
+
+/**
+ * Turns objects that are neither plain nor synchronization primitives into
+ * markers and back, for one crossing channel.
+ */
+export interface ObjectCodec {
+  /** A marker body for `value`, or undefined to let the value cross as it is. */
+  encodeObject(value: object): object | undefined;
+  decodeObject(marker: object): unknown;
+}
 
 function isPlain(value: object): boolean {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null || Array.isArray(value);
 }
 
-export function encodeShared(value: unknown, depth = 0): unknown {
-  if (value === null || typeof value !== 'object') return value;
+export function encodeShared(value: unknown, codec?: ObjectCodec, depth = 0): unknown {
+  if (value === null) return value;
+  if (typeof value !== 'object') {
+    if (typeof value !== 'function' || codec === undefined) return value;
+    const marker = codec.encodeObject(value);
+    return marker === undefined ? value : ({ [OBJECT_MARK]: marker } satisfies ObjectMarker);
+  }
   if (isShareable(value)) return { [MARK]: value.toShared() } satisfies Marker;
-  if (depth >= MAX_DEPTH || !isPlain(value)) return value;
-  return mapChildren(value, (child) => encodeShared(child, depth + 1));
+  if (!isPlain(value)) {
+    const marker = codec?.encodeObject(value);
+    return marker === undefined ? value : ({ [OBJECT_MARK]: marker } satisfies ObjectMarker);
+  }
+  if (depth >= MAX_DEPTH) return value;
+  return mapChildren(value, (child) => encodeShared(child, codec, depth + 1));
 }
 
-export function decodeShared(value: unknown, depth = 0): unknown {
+export function decodeShared(value: unknown, codec?: ObjectCodec, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Object.hasOwn(value, MARK)) return revive((value as Marker)[MARK]);
+  if (codec !== undefined && Object.hasOwn(value, OBJECT_MARK)) return codec.decodeObject((value as ObjectMarker)[OBJECT_MARK]);
   if (depth >= MAX_DEPTH || !isPlain(value)) return value;
-  return mapChildren(value, (child) => decodeShared(child, depth + 1));
+  return mapChildren(value, (child) => decodeShared(child, codec, depth + 1));
 }
 
 /** Encodes each argument (an argument list is a level of its own). */
-export function encodeArgs(args: readonly unknown[]): readonly unknown[] {
-  return mapChildren(args, (arg) => encodeShared(arg)) as readonly unknown[];
+export function encodeArgs(args: readonly unknown[], codec?: ObjectCodec): readonly unknown[] {
+  return mapChildren(args, (arg) => encodeShared(arg, codec)) as readonly unknown[];
 }
 
-export function decodeArgs(args: readonly unknown[]): readonly unknown[] {
-  return mapChildren(args, (arg) => decodeShared(arg)) as readonly unknown[];
+export function decodeArgs(args: readonly unknown[], codec?: ObjectCodec): readonly unknown[] {
+  return mapChildren(args, (arg) => decodeShared(arg, codec)) as readonly unknown[];
+}
+
+/**
+ * Calls `visit` with each object marker body in an encoded value, where
+ * {@link decodeShared} would find it: to learn what decoding will need
+ * before decoding.
+ */
+export function visitObjectMarkers(value: unknown, visit: (marker: object) => void, depth = 0): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Object.hasOwn(value, OBJECT_MARK)) {
+    visit((value as ObjectMarker)[OBJECT_MARK]);
+    return;
+  }
+  if (depth >= MAX_DEPTH || !isPlain(value) || Object.hasOwn(value, MARK)) return;
+  mapChildren(value, (child) => {
+    visitObjectMarkers(child, visit, depth + 1);
+    return child;
+  });
 }
 
 /** Applies `map` to each child; returns `value` itself when nothing changed. */
@@ -57,7 +101,7 @@ function mapChildren(value: object, map: (child: unknown) => unknown): object {
     const scanned = Math.min(value.length, MAX_SCANNED);
     for (let i = 0; i < scanned; i++) {
       const child = value[i];
-      if (child === null || typeof child !== 'object') continue;
+      if (child === null || (typeof child !== 'object' && typeof child !== 'function')) continue;
       const mapped = map(child);
       if (mapped !== child) (copy ??= value.slice())[i] = mapped;
     }
@@ -68,7 +112,7 @@ function mapChildren(value: object, map: (child: unknown) => unknown): object {
   for (const key in value) {
     if (++scanned > MAX_SCANNED) break;
     const child = (value as Record<string, unknown>)[key];
-    if (child === null || typeof child !== 'object') continue;
+    if (child === null || (typeof child !== 'object' && typeof child !== 'function')) continue;
     const mapped = map(child);
     if (mapped !== child) (copy ??= { ...value })[key] = mapped;
   }

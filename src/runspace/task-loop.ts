@@ -13,10 +13,10 @@
 
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { AffinityLink } from '../affinity/link.js';
 import { ModuleExportError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { serializeError } from '../protocol/error-codec.js';
-import { decodeArgs, decodeShared, encodeShared } from '../protocol/shared-objects.js';
 import {
   cancelSlot,
   ControlSlot,
@@ -66,6 +66,7 @@ export class TaskLoop implements ContextHost {
     readonly modules: readonly Record<string, unknown>[],
     readonly control: Int32Array,
     readonly spinBeforeSleepMs: number,
+    readonly link: AffinityLink,
   ) {
     this.#port = port;
     this.#import = importFromWorker;
@@ -118,12 +119,29 @@ export class TaskLoop implements ContextHost {
         this.#results.push({ seq, ok: false, error: serializeError(new Error('cancelled before it started')), runNs: 0, cancelled: true });
         continue;
       }
-      const context = new TaskContext(seq, this.#using(task.wire), this, task.wire.input === undefined ? undefined : decodeArgs(task.wire.input));
+      const link = this.link;
+      if (task.wire.loadsClasses) {
+        try {
+          this.#flush();
+          await this.#importCopiedClasses(task.wire);
+        } catch (error) {
+          this.#results.push({ seq, ok: false, error: serializeError(error), runNs: Math.round((performance.now() - started) * 1e6) });
+          continue;
+        }
+      }
+      let context: TaskContext;
+      try {
+        context = new TaskContext(seq, this.#using(task.wire), this, task.wire.input === undefined ? undefined : link.decodeArgs(task.wire.input));
+      } catch (error) {
+        this.#results.push({ seq, ok: false, error: serializeError(error), runNs: 0 });
+        continue;
+      }
       this.#current = context;
+      const copiesBefore = link.copiesEncoded;
       try {
         if (task.wire.chunk !== undefined) {
           const outcome = await this.#runChunk(task.wire, task.wire.chunk, context);
-          this.#results.push({ seq, ok: true, value: outcome, runNs: Math.round((performance.now() - started) * 1e6) });
+          this.#results.push({ seq, ok: true, value: outcome, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses: link.copiesEncoded !== copiesBefore });
           this.#current = undefined;
           continue;
         }
@@ -132,7 +150,8 @@ export class TaskLoop implements ContextHost {
           this.#flush();
           value = await value;
         }
-        this.#results.push({ seq, ok: true, value: encodeShared(value), runNs: Math.round((performance.now() - started) * 1e6) });
+        const encoded = link.encode(value);
+        this.#results.push({ seq, ok: true, value: encoded, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses: link.copiesEncoded !== copiesBefore });
       } catch (error) {
         this.#results.push({ seq, ok: false, error: serializeError(error), runNs: Math.round((performance.now() - started) * 1e6), cancelled: context.cancelled });
       }
@@ -168,13 +187,20 @@ export class TaskLoop implements ContextHost {
     } while (performance.now() < deadline);
   }
 
+  /** Imports the modules of `NoRunspaceAffinity` classes the task's values copy, before they are decoded. */
+  async #importCopiedClasses(wire: WireTask): Promise<void> {
+    const roots: unknown[] = [wire.using, ...wire.args, ...(wire.input ?? []), ...(wire.chunk?.items ?? [])];
+    if (wire.fn.kind === 'setVariable') roots.push(wire.fn.value);
+    await this.link.prepare(roots);
+  }
+
   #using(wire: WireTask): Readonly<Record<string, unknown>> {
     if (wire.usingId === undefined) {
-      return wire.using === undefined ? EMPTY_USING : (decodeShared(wire.using) as Readonly<Record<string, unknown>>);
+      return wire.using === undefined ? EMPTY_USING : (this.link.decode(wire.using) as Readonly<Record<string, unknown>>);
     }
     let using = this.#usings.get(wire.usingId);
     if (wire.using !== undefined || using === undefined) {
-      using = wire.using === undefined ? EMPTY_USING : (decodeShared(wire.using) as Readonly<Record<string, unknown>>);
+      using = wire.using === undefined ? EMPTY_USING : (this.link.decode(wire.using) as Readonly<Record<string, unknown>>);
       this.#usings.set(wire.usingId, using);
     }
     return using;
@@ -198,12 +224,12 @@ export class TaskLoop implements ContextHost {
       Atomics.store(control, ControlSlot.ItemsStarted, i + 1);
       context.index = firstIndex + i;
       try {
-        let value = (fn as (item: unknown, ctx: TaskContext) => unknown)(decodeShared(items[i]), context);
+        let value = (fn as (item: unknown, ctx: TaskContext) => unknown)(this.link.decode(items[i]), context);
         if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
           this.#flush();
           value = await value;
         }
-        values.push(encodeShared(value));
+        values.push(this.link.encode(value));
       } catch (error) {
         if (context.cancelled) break;
         values.push(undefined);
@@ -219,7 +245,7 @@ export class TaskLoop implements ContextHost {
 
   #call(wire: WireTask, context: TaskContext): unknown {
     const fn = this.#resolve(wire.fn);
-    const args = decodeArgs(wire.args);
+    const args = this.link.decodeArgs(wire.args);
     if (typeof fn === 'function') return fn(context, ...args);
     return fn.then((loaded) => loaded(context, ...args));
   }
@@ -243,7 +269,7 @@ export class TaskLoop implements ContextHost {
         return () => this.session.get(ref.name);
       case 'setVariable':
         return () => {
-          this.session.set(ref.name, decodeShared(ref.value));
+          this.session.set(ref.name, this.link.decode(ref.value));
         };
     }
   }

@@ -9,6 +9,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { serializeError, type SerializedError } from '../protocol/error-codec.js';
 import type { RunspaceBoot } from '../protocol/messages.js';
+import { AffinityLink } from '../affinity/link.js';
 import { adoptSyncArena } from '../sync/arena.js';
 import { installSessionState, MapSessionState } from './session-state.js';
 import { TaskLoop } from './task-loop.js';
@@ -38,7 +39,9 @@ for (const specifier of boot.modules) {
   }
 }
 
-const loop = new TaskLoop(port, importFromWorker, threadId, session, modules, new Int32Array(boot.control), boot.spinBeforeSleepUs / 1000);
+// Objects of affinity classes cross through it; the main thread is at its other end.
+const link = new AffinityLink(boot.affinityPort, 0);
+const loop = new TaskLoop(port, importFromWorker, threadId, session, modules, new Int32Array(boot.control), boot.spinBeforeSleepUs / 1000, link);
 
 for (const definition of boot.startup) {
   try {
