@@ -160,21 +160,26 @@ export class RunspaceHost {
     }
     const firstSeq = this.#nextSeq;
     const wires: WireTask[] = [];
+    const staged: Task[] = [];
     let transfer: TransferListItem[] | undefined;
     for (const task of tasks) {
-      wires.push(this.#stage(task));
+      const wire = this.#stage(task);
+      if (wire === undefined) continue;
+      wires.push(wire);
+      staged.push(task);
       if (task.spec.transfer) (transfer ??= []).push(...task.spec.transfer);
     }
+    if (staged.length === 0) return;
     try {
       this.#worker.postMessage({ type: 'run', tasks: wires }, transfer as never);
     } catch {
       // Nothing was sent: undo, then send one by one so only the bad task fails.
-      for (let i = 0; i < tasks.length; i++) this.#unstage(this.inFlight.pop()!);
+      for (let i = 0; i < staged.length; i++) this.#unstage(this.inFlight.pop()!);
       this.#nextSeq = firstSeq;
-      for (const task of tasks) this.#send(task);
+      for (const task of staged) this.#send(task);
       return;
     }
-    for (const task of tasks) this.#markScriptKnown(task);
+    for (const task of staged) this.#markScriptKnown(task);
     this.#setReferenced(true);
   }
 
@@ -204,6 +209,7 @@ export class RunspaceHost {
 
   #send(task: Task): void {
     const wire = this.#stage(task);
+    if (wire === undefined) return;
     try {
       this.#worker.postMessage({ type: 'run', tasks: [wire] }, task.spec.transfer as never);
     } catch (error) {
@@ -224,13 +230,29 @@ export class RunspaceHost {
     this.#setReferenced(true);
   }
 
-  #stage(task: Task): WireTask {
+  /**
+   * Encodes a task and records it as sent to this runspace; undefined when a
+   * value could not be encoded (a class that cannot take part in affinity),
+   * in which case the task is rejected with that error and nothing changed.
+   */
+  #stage(task: Task): WireTask | undefined {
+    let wire: WireTask;
+    try {
+      wire = this.#encode(task, this.#nextSeq);
+    } catch (error) {
+      task.reject(error);
+      return undefined;
+    }
     task.host = this;
     task.seq = this.#nextSeq++;
     task.state = 'dispatched';
     task.dispatchedAt = performance.now();
     this.pendingNs += task.spec.cost.ns;
     this.inFlight.push(task);
+    return wire;
+  }
+
+  #encode(task: Task, seq: number): WireTask {
     const { fn, definition } = task.spec;
     const link = this.link;
     const copiesBefore = link.copiesEncoded;
@@ -241,7 +263,7 @@ export class RunspaceHost {
     const using = task.spec.using === undefined || (usingId !== undefined && this.#knownUsings.has(usingId))
       ? undefined
       : (link.encode(task.spec.using) as Readonly<Record<string, unknown>>);
-    const wire: WireTask = { seq: task.seq, fn: ref, args: link.encodeArgs(task.spec.args), using };
+    const wire: WireTask = { seq, fn: ref, args: link.encodeArgs(task.spec.args), using };
     if (usingId === undefined && chunk === undefined && input === undefined && link.copiesEncoded === copiesBefore) return wire;
     return {
       ...wire,

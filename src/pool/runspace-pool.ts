@@ -757,8 +757,9 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     if (this.#live() <= this.#options.minRunspaces || !Number.isFinite(this.#options.idleTimeout)) return;
     host.idleTimer = setTimeout(() => {
       host.idleTimer = undefined;
-      // Objects living in the runspace would die with it: it stays while others hold proxies.
-      if (host.link.exportCount > 0) {
+      // Objects living in the runspace would die with it: it stays while proxies of them are held.
+      // (Every proxy of them, in any runspace, relays through one the main thread holds.)
+      if (host.link.remoteCount > 0) {
         this.#armIdleTimer(host);
         return;
       }

@@ -8,13 +8,19 @@
  * @module
  */
 
+import { classInfo } from '../affinity/class-registry.js';
 import { UncloneableValueError, UsingFunctionError } from '../errors.js';
 
-/** Refuse functions among `using` values, as PowerShell refuses script blocks in `$using:`. */
+/**
+ * Refuse functions among `using` values, as PowerShell refuses script blocks
+ * in `$using:`. Classes with runspace affinity are the exception: they cross
+ * by module and name.
+ */
 export function assertNoFunctionsInUsing(using: Readonly<Record<string, unknown>> | undefined): void {
   if (using === undefined) return;
   for (const key of Object.keys(using)) {
-    if (typeof using[key] === 'function') throw new UsingFunctionError(`using.${key}`);
+    const value = using[key];
+    if (typeof value === 'function' && classInfo(value) === undefined) throw new UsingFunctionError(`using.${key}`);
   }
 }
 

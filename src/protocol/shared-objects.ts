@@ -23,7 +23,6 @@ import { isShareable, revive, type SharedHandle } from '../sync/shared-cells.js'
 const MARK = '__runspaces_shared__';
 const OBJECT_MARK = '__runspaces_object__';
 const MAX_DEPTH = 2;
-const MAX_SCANNED = 256;
 
 type Marker = { readonly [MARK]: SharedHandle };
 type ObjectMarker = { readonly [OBJECT_MARK]: object };
@@ -94,12 +93,15 @@ export function visitObjectMarkers(value: unknown, visit: (marker: object) => vo
   });
 }
 
-/** Applies `map` to each child; returns `value` itself when nothing changed. */
+/**
+ * Applies `map` to each child; returns `value` itself when nothing changed.
+ * Every child is looked at: a type check costs far less than the structured
+ * clone that copies the same child anyway.
+ */
 function mapChildren(value: object, map: (child: unknown) => unknown): object {
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
-    const scanned = Math.min(value.length, MAX_SCANNED);
-    for (let i = 0; i < scanned; i++) {
+    for (let i = 0; i < value.length; i++) {
       const child = value[i];
       if (child === null || (typeof child !== 'object' && typeof child !== 'function')) continue;
       const mapped = map(child);
@@ -108,9 +110,7 @@ function mapChildren(value: object, map: (child: unknown) => unknown): object {
     return copy ?? value;
   }
   let copy: Record<string, unknown> | undefined;
-  let scanned = 0;
   for (const key in value) {
-    if (++scanned > MAX_SCANNED) break;
     const child = (value as Record<string, unknown>)[key];
     if (child === null || (typeof child !== 'object' && typeof child !== 'function')) continue;
     const mapped = map(child);
