@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { poolTable, runPoolBenchmark } from './pool.js';
 import { parallelTable, runParallelBenchmark } from './parallel.js';
 import { machineLockTable, runMachineLockBenchmark } from './machine-lock.js';
+import { affinityTable, runAffinityBenchmark } from './affinity.js';
 import { benchArgs } from './stats.js';
 import { runSyncBenchmark, syncTable } from './sync.js';
 
@@ -62,7 +63,17 @@ console.log('\nTargets of the machine-wide mutex issue, in this run:');
 console.log(`- uncontended acquire+release: ${g.uncontended.runspaces.toFixed(1)} us, ${(g.uncontended['proper-lockfile'] / g.uncontended.runspaces).toFixed(0)}x faster than proper-lockfile (target >= 10x)`);
 console.log(`- 2 processes contending: ${Math.round(g.contended.runspaces).toLocaleString('en-US')} pairs/s, Jain's fairness ${g.fairness.runspaces.toFixed(2)}`);
 
+const affinity = await runAffinityBenchmark({ repeats });
+const a = affinity.medians;
+console.log(`\n## Class affinity (bench/affinity.js)\n`);
+console.log(`${affinity.machine}; ${affinity.calls.toLocaleString('en-US')} awaited calls per run; medians of ${affinity.repeats} runs, each in a fresh process.\n`);
+console.log(affinityTable(affinity));
+console.log('\nTargets of the class affinity issue, in this run:');
+console.log(`- proxied call round trip: ${(a['to-runspace'].runspaces / a['to-runspace'].comlink).toFixed(2)}x comlink's time to a runspace, ${(a['from-runspace'].runspaces / a['from-runspace'].comlink).toFixed(2)}x from one (target <= 1x)`);
+console.log(`- NoRunspaceAffinity method: ${(a.method.copied / a.method.local).toFixed(2)}x a local call (target: a local call)`);
+
 mkdirSync('.bench-results', { recursive: true });
+writeFileSync('.bench-results/affinity.json', JSON.stringify(affinity, null, 2));
 writeFileSync('.bench-results/machine-lock.json', JSON.stringify(machineLock, null, 2));
 writeFileSync('.bench-results/parallel.json', JSON.stringify(loops, null, 2));
 writeFileSync('.bench-results/pool.json', JSON.stringify(pool, null, 2));
