@@ -3,7 +3,8 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AbandonedMutexError, Mutex, RunspacePool, RunspaceBrokenError } from 'runspaces';
+import { AbandonedMutexError, Mutex, RunspacePool, RunspaceBrokenError, sessionState } from 'runspaces';
+import { Amplifier, Scaler } from './affinity/amplifier.js';
 import { updateDeploymentStatus } from './deployment-status/deployment-status.js';
 
 const line = (text = '') => console.log(text);
@@ -173,6 +174,30 @@ try {
 } finally {
   rmSync(statusDir, { recursive: true, force: true });
 }
+
+// 14. Class affinity, the seed's Amplifier: runspaces call a main-thread object
+// while the main thread keeps rewriting its own session. Each call runs at
+// home, one at a time; a NoRunspaceAffinity instance is copied instead.
+sessionState().set('amplifier.calls', 0);
+const amplifier = new Amplifier(1.001);
+let rewrites = 0;
+let rewriting = true;
+const mainLoop = (async () => {
+  while (rewriting) {
+    sessionState().set('rewrites', ++rewrites);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+})();
+const affinityStart = performance.now();
+const amplified = await pool.forEachParallel([1, 2, 3, 4], async (item, ctx) => {
+  let last = 0;
+  for (let i = 0; i < 250; i++) last = await ctx.using.amplifier.getValue(item);
+  return { last, ranOn: await ctx.using.amplifier.ranOn(), caller: ctx.runspaceId, copy: ctx.using.scaler.apply(item) };
+}, { throttleLimit: 4, using: { amplifier, scaler: new Scaler(10) } }).toArray();
+rewriting = false;
+await mainLoop;
+const callers = new Set(amplified.map((a) => a.caller)).size;
+line(`14. Amplifier (RunspaceAffinity): ${sessionState().get('amplifier.calls')} calls from ${callers} runspace(s) ran on thread ${amplified[0].ranOn} (home) while it rewrote its session ${rewrites} times, no error; Scaler (NoRunspaceAffinity) copies ran on threads ${[...new Set(amplified.map((a) => a.copy.ranOn))].join(', ')} (${Math.round(performance.now() - affinityStart)} ms)`);
 
 const stats = pool.stats();
 line(`\nStats: ${stats.completed} completed, ${stats.failed} failed, run time p50 ${(stats.runTime.p50 * 1000).toFixed(1)} µs, p99 ${(stats.runTime.p99 * 1000).toFixed(1)} µs`);
