@@ -180,8 +180,9 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
 
   /** A proxy going back where its object lives is that object again; going elsewhere, it is relayed. */
   #encodeRemote(value: object, remote: RemoteState): AffinityMarker {
-    if (remote.endpoint === this) return { kind: 'own', target: remote.target };
+    // A released proxy no longer holds its object: home may have forgotten it.
     if (remote.released) throw new ProxyReleasedError(remote.className, remote.home);
+    if (remote.endpoint === this) return { kind: 'own', target: remote.target };
     const target = this.#export(value);
     if (remote.cls !== undefined) {
       return { kind: 'class', cls: remote.cls, affinity: true, target, home: remote.home, statics: remote.methods };

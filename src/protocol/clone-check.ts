@@ -9,18 +9,19 @@
  */
 
 import { classInfo } from '../affinity/class-registry.js';
+import { isRemote } from '../affinity/remote.js';
 import { UncloneableValueError, UsingFunctionError } from '../errors.js';
 
 /**
  * Refuse functions among `using` values, as PowerShell refuses script blocks
- * in `$using:`. Classes with runspace affinity are the exception: they cross
- * by module and name.
+ * in `$using:`. Classes with runspace affinity (and handles of such classes)
+ * are the exception: they cross by module and name.
  */
 export function assertNoFunctionsInUsing(using: Readonly<Record<string, unknown>> | undefined): void {
   if (using === undefined) return;
   for (const key of Object.keys(using)) {
     const value = using[key];
-    if (typeof value === 'function' && classInfo(value) === undefined) throw new UsingFunctionError(`using.${key}`);
+    if (typeof value === 'function' && classInfo(value) === undefined && !isRemote(value)) throw new UsingFunctionError(`using.${key}`);
   }
 }
 

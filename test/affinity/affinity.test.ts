@@ -177,6 +177,26 @@ describe('static methods', () => {
     expect(described.described).toEqual({ threadId: described.runspaceId, label: 'runspace' });
   });
 
+  test('a class handle the main thread holds can be passed on to another runspace, and its statics still run at its origin', async () => {
+    const elsewhere = new URL('../fixtures/affinity-elsewhere.js', import.meta.url).href;
+    await using origin = await RunspacePool.open({ maxRunspaces: 1 });
+    await using other = await RunspacePool.open({ maxRunspaces: 1 });
+    type Beacon = { shine(): string };
+    type BeaconHandle = { origin(): Promise<{ threadId: number; label: string }>; make(label: string): Promise<Remote<Beacon>> };
+    const handle = (await origin.invoke(async (ctx) => {
+      ctx.session.set('label', 'origin');
+      return (await import(ctx.using.elsewhere)).Beacon;
+    }, { using: { elsewhere } })) as unknown as BeaconHandle;
+    expect(isRemote(handle)).toBe(true);
+    expect(await handle.origin()).toEqual({ threadId: homeRunspaceId(handle), label: 'origin' });
+    const seen = await other.invoke(async (ctx) => {
+      const relayed = ctx.using.Beacon as unknown as BeaconHandle;
+      const beacon = await relayed.make('b');
+      return { origin: await relayed.origin(), shine: await beacon.shine() };
+    }, { using: { Beacon: handle } });
+    expect(seen).toEqual({ origin: { threadId: homeRunspaceId(handle), label: 'origin' }, shine: `b from ${homeRunspaceId(handle)}` });
+  });
+
   test('a class handle in a runspace that never loaded the class runs its statics where it came from, until the runspace defines it', async () => {
     await using fresh = await RunspacePool.open({ maxRunspaces: 1 });
     const seen = await fresh.invoke(async (ctx) => {
@@ -396,6 +416,8 @@ describe('releasing proxies', () => {
       gate.open();
       expect(await inFlight).toBe(1);
       await expect(counter.increment()).rejects.toBeInstanceOf(ProxyReleasedError);
+      // Passing a released proxy on, even back home, is refused the same way.
+      await expect(rs.invoke((ctx) => ctx.using.counter, { using: { counter } })).rejects.toBeInstanceOf(ProxyReleasedError);
       // The release travelled on the same link before this call: home has forgotten the counter.
       expect((await probe.stats()).exported).toBe(before.exported - 1);
       releaseRemote(probe);
