@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+/**
+ * The `runspaces` command.
+ *
+ *   runspaces bench contention [--threads 1,2,4,8] [--lock mutex,semaphore,rwlock,async-mutex]
+ *                              [--critical 0,1000,10000] [--duration 2s] [--repeats 3]
+ *                              [--json FILE] [--svg FILE] [--markdown] [--quiet]
+ *   runspaces bench pool     [--repeats 5] [--json FILE]
+ *   runspaces bench parallel [--repeats 5] [--json FILE]
+ *
+ * @module
+ */
+
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { choices, count, duration, nonNegativeIntegers, parseArgs, positiveIntegers, UsageError } from './args.js';
+import { LOCK_KINDS, runContention, type LockKind } from './contention.js';
+import { markdownTable, terminalTable } from './contention-report.js';
+import { ProgressLine } from './progress.js';
+import { contentionSvg } from './svg-chart.js';
+
+const USAGE = `usage:
+  runspaces bench contention [options]   locks under contention: throughput, fairness, latency, handoffs
+      --threads 1,2,4,8          contending threads (default: 1,2,4,8)
+      --lock LIST                ${LOCK_KINDS.join(', ')}
+                                 (default: mutex,semaphore,rwlock,async-mutex)
+      --critical 0,1000,10000    busy work inside the lock, in ns (default: 0,1000,10000)
+      --duration 2s              each run's length (default: 2s)
+      --repeats 3                runs per point; medians are reported (default: 3)
+      --json FILE                write every run and median as JSON
+      --svg FILE                 write a chart: throughput and p99 against threads, a line per lock
+      --markdown                 print a markdown table instead of the terminal table
+      --quiet                    no live progress
+  runspaces bench pool [--repeats 5] [--json FILE]
+      tiny-task bursts and awaited round trips: runspaces against piscina, tinypool, workerpool, poolifier
+  runspaces bench parallel [--repeats 5] [--json FILE]
+      a parallel loop against one task per item on each peer
+
+Peers are optional: one that is not installed is skipped with a note.`;
+
+async function contention(argv: readonly string[]): Promise<void> {
+  const { positional, options } = parseArgs(argv, new Set(['markdown', 'quiet']), new Set(['threads', 'lock', 'critical', 'duration', 'repeats', 'json', 'svg']));
+  if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
+  const text = (name: string): string | undefined => {
+    const value = options.get(name);
+    return typeof value === 'string' ? value : undefined;
+  };
+  const threads = positiveIntegers('threads', text('threads') ?? '1,2,4,8');
+  const locks = choices<LockKind>('lock', text('lock') ?? 'mutex,semaphore,rwlock,async-mutex', LOCK_KINDS);
+  const criticalNs = nonNegativeIntegers('critical', text('critical') ?? '0,1000,10000');
+  const durationMs = duration('duration', text('duration') ?? '2s');
+  const repeats = count('repeats', text('repeats') ?? '3', 100);
+  const progress = options.has('quiet') ? undefined : new ProgressLine(process.stderr);
+  const report = await runContention({
+    threads,
+    locks,
+    criticalNs,
+    durationMs,
+    repeats,
+    onProgress: progress?.update,
+  });
+  progress?.done();
+  console.log(options.has('markdown') ? markdownTable(report) : terminalTable(report));
+  const json = text('json');
+  if (json !== undefined) writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  const svg = text('svg');
+  if (svg !== undefined) writeFileSync(svg, `${contentionSvg(report)}\n`);
+  if (threads.some((t) => t > availableParallelism())) {
+    console.log(`\nnote: ${availableParallelism()} cores here; points above that many threads share cores (time slicing shows in latency).`);
+  }
+}
+
+/**
+ * The pool and loop comparisons are the project's own benchmark scripts,
+ * shipped with the package: one source for `npm run bench` and this command.
+ */
+function script(name: 'pool' | 'parallel', argv: readonly string[]): Promise<void> {
+  const { positional, options } = parseArgs(argv, new Set(), new Set(['repeats', 'json']));
+  if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
+  const file = fileURLToPath(new URL(`../../bench/${name}.js`, import.meta.url));
+  if (!existsSync(file)) throw new UsageError(`the ${name} benchmark script is missing (${file}); reinstall runspaces`);
+  const args = [file];
+  const repeats = options.get('repeats');
+  if (typeof repeats === 'string') args.push('--repeats', String(count('repeats', repeats, 100)));
+  const json = options.get('json');
+  if (typeof json === 'string') args.push('--json', json);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`the ${name} benchmark ended with ${signal ?? `exit code ${code}`}`))));
+  });
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [command, subcommand, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  if (command !== 'bench') throw new UsageError(`unknown command "${command}"`);
+  if (subcommand === 'contention') return contention(rest);
+  if (subcommand === 'pool' || subcommand === 'parallel') return script(subcommand, rest);
+  throw new UsageError(subcommand === undefined ? 'bench needs a benchmark: contention, pool or parallel' : `unknown benchmark "${subcommand}": use contention, pool or parallel`);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    console.error(`runspaces: ${error.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  console.error(error);
+  process.exitCode = 1;
+});
