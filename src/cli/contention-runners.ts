@@ -11,6 +11,7 @@
  *   [2] DEADLINE  end of the run, in ms after `using.epoch`
  *   [3] OWNER     the last contender to take the lock (written inside the lock)
  *   [4] HANDOFFS  how often the lock went to a different contender than the last
+ *                 (the first acquisition of a run is no handoff)
  *   [5 + i]       acquisitions by contender i so far, for the progress display
  *
  * Latencies are acquire waits, timed with `performance.now()` around the
@@ -64,8 +65,8 @@ export function runBlockingContender(ctx: RunspaceContext<ContenderUsing>, slot:
     acquire();
     const t1 = performance.now();
     if (cells[3] !== me) {
+      if (cells[3] !== 0) cells[4]!++;
       cells[3] = me;
-      cells[4]!++;
     }
     if (criticalMs > 0) {
       const end = t1 + criticalMs;
@@ -125,8 +126,8 @@ export async function runAsyncFlows(ctx: RunspaceContext<FlowsUsing>, flows: num
       const release = await acquire();
       const t1 = performance.now();
       if (cells[3] !== me) {
+        if (cells[3] !== 0) cells[4]!++;
         cells[3] = me;
-        cells[4]!++;
       }
       if (criticalMs > 0) {
         const end = t1 + criticalMs;
