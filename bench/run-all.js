@@ -1,7 +1,10 @@
 /**
  * `npm run bench`: every benchmark of the project, one concern per script,
- * each comparing against its peers in the same run. Prints markdown ready for
- * docs/benchmarks.md and writes the raw numbers to .bench-results/.
+ * each comparing against its peers in the same run, then the contention sweep
+ * of `runspaces bench contention` (its chart goes to docs/contention.svg), and
+ * last a list of every target the issues set with where this run stands.
+ * Prints markdown ready for docs/benchmarks.md and writes the raw numbers to
+ * .bench-results/.
  *
  *   npm run bench -- [--repeats 5]
  */
@@ -11,6 +14,9 @@ import { parallelTable, runParallelBenchmark } from './parallel.js';
 import { machineLockTable, runMachineLockBenchmark } from './machine-lock.js';
 import { affinityTable, runAffinityBenchmark } from './affinity.js';
 import { benchArgs } from './stats.js';
+import { runContention } from '../dist/cli/contention.js';
+import { markdownTable } from '../dist/cli/contention-report.js';
+import { contentionSvg } from '../dist/cli/svg-chart.js';
 import { runSyncBenchmark, syncTable } from './sync.js';
 
 const { repeats } = benchArgs();
@@ -25,6 +31,9 @@ console.log('In parentheses: how many times better runspaces is than that peer (
 console.log(poolTable(pool));
 console.log('\nTargets of the pool issue, against piscina in this run:');
 const check = (label, value, target, fmt) => console.log(`- ${label}: ${fmt(value)} (target ${target}) ${value === undefined ? '?' : ''}`);
+/** Every target of every issue, checked at the end: [issue, target, measured text, met]. */
+const standing = [];
+const target = (issue, what, measured, met) => standing.push([issue, what, measured, met]);
 check('burst throughput', ratio(burst), '>= 3x piscina', (v) => `${v?.toFixed(2)}x piscina`);
 check('awaited round trip', roundTrip.libraries.runspaces.median / roundTrip.libraries.piscina?.median, '<= 0.8x piscina', (v) => `${v?.toFixed(2)}x piscina's time`);
 check('startup of a 2-runspace pool', startup.libraries.runspaces.median / startup.libraries.piscina?.median, '<= 1x piscina', (v) => `${v?.toFixed(2)}x piscina's time`);
@@ -72,7 +81,48 @@ console.log('\nTargets of the class affinity issue, in this run:');
 console.log(`- proxied call round trip: ${(a['to-runspace'].runspaces / a['to-runspace'].comlink).toFixed(2)}x comlink's time to a runspace, ${(a['from-runspace'].runspaces / a['from-runspace'].comlink).toFixed(2)}x from one (target <= 1x)`);
 console.log(`- NoRunspaceAffinity method: ${(a.method.copied / a.method.local).toFixed(2)}x a local call (target: a local call)`);
 
+const contention = await runContention({
+  threads: [1, 2, 4, 8],
+  locks: ['mutex', 'semaphore', 'rwlock', 'async-mutex'],
+  criticalNs: [0, 1000, 10000],
+  durationMs: 1000,
+  repeats,
+});
+console.log(`\n## Contention (runspaces bench contention)\n`);
+console.log(markdownTable(contention));
+writeFileSync('docs/contention.svg', `${contentionSvg(contention)}\n`);
+const at = (lock, threads, criticalNs) => contention.points.find((p) => p.lock === lock && p.threads === threads && p.criticalNs === criticalNs)?.median;
+const mutex2 = at('mutex', 2, 0);
+const asyncMutex2 = at('async-mutex', 2, 0);
+
+const piscinaTime = (metric) => metric.libraries.runspaces.median / metric.libraries.piscina?.median;
+target('pool', 'burst throughput >= 3x piscina', `${ratio(burst)?.toFixed(2)}x`, ratio(burst) >= 3);
+target('pool', "awaited round trip <= 0.8x piscina's time", `${piscinaTime(roundTrip).toFixed(2)}x`, piscinaTime(roundTrip) <= 0.8);
+target('pool', "memory per runspace <= 1x piscina's", `${piscinaTime(memory).toFixed(2)}x`, piscinaTime(memory) <= 1);
+target('sync', 'uncontended lock+unlock <= 1.5x the bare mutex', `${(m.uncontended.mutex / m.uncontended.bare).toFixed(2)}x`, m.uncontended.mutex / m.uncontended.bare <= 1.5);
+target('sync', 'contended throughput >= 0.8x the bare mutex', `${(m.contended.mutex / m.contended.bare).toFixed(2)}x`, m.contended.mutex / m.contended.bare >= 0.8);
+target('sync', 'async acquire, free lock >= 10x async-mutex', `${(m.asyncFree.runspaces / m.asyncFree['async-mutex']).toFixed(1)}x`, m.asyncFree.runspaces / m.asyncFree['async-mutex'] >= 10);
+target('sync', 'handoff < 2 us', `${m.handoff.mutex.toFixed(2)} us`, m.handoff.mutex < 2);
+target('sync', 'abandoned-lock recovery < 20 ms', `${m.abandoned.mutex.toFixed(1)} ms`, m.abandoned.mutex < 20);
+target('parallel', '>= 1M trivial items/s', `${(p.trivial.runspaces / 1e6).toFixed(2)}M/s`, p.trivial.runspaces >= 1e6);
+target('parallel', '>= 20x piscina one task per item', `${(p.trivial.runspaces / p.trivial.piscina).toFixed(0)}x`, p.trivial.runspaces / p.trivial.piscina >= 20);
+target('parallel', '>= 1.8x a plain loop, ~1 ms items, 2 cores', `${p.cpuBound.runspaces.toFixed(2)}x`, p.cpuBound.runspaces >= 1.8);
+target('machine lock', 'uncontended >= 10x faster than proper-lockfile', `${(g.uncontended['proper-lockfile'] / g.uncontended.runspaces).toFixed(0)}x`, g.uncontended['proper-lockfile'] / g.uncontended.runspaces >= 10);
+const toRunspace = a['to-runspace'].runspaces / a['to-runspace'].comlink;
+const fromRunspace = a['from-runspace'].runspaces / a['from-runspace'].comlink;
+target('affinity', "proxied call round trip <= 1x comlink's time", `${toRunspace.toFixed(2)}x to a runspace, ${fromRunspace.toFixed(2)}x from one`, toRunspace <= 1 && fromRunspace <= 1);
+target('affinity', 'NoRunspaceAffinity method costs a local call', `${(a.method.copied / a.method.local).toFixed(2)}x`, a.method.copied / a.method.local <= 1.25);
+if (mutex2 && asyncMutex2) {
+  target('contention', 'Mutex, 2 threads vs async-mutex, 2 async flows (empty critical section)', `${(mutex2.throughput / asyncMutex2.throughput).toFixed(1)}x the acquisitions/s`, mutex2.throughput > asyncMutex2.throughput);
+}
+
+console.log(`\n## Where we stand\n`);
+console.log('| issue | target | this run | met |');
+console.log('|---|---|---|---|');
+for (const [issue, what, measured, met] of standing) console.log(`| ${issue} | ${what} | ${measured} | ${met ? 'yes' : '**no**'} |`);
+
 mkdirSync('.bench-results', { recursive: true });
+writeFileSync('.bench-results/contention.json', JSON.stringify(contention, null, 2));
 writeFileSync('.bench-results/affinity.json', JSON.stringify(affinity, null, 2));
 writeFileSync('.bench-results/machine-lock.json', JSON.stringify(machineLock, null, 2));
 writeFileSync('.bench-results/parallel.json', JSON.stringify(loops, null, 2));

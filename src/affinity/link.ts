@@ -38,8 +38,11 @@ interface PendingCall {
   readonly reject: (error: unknown) => void;
 }
 
-/** Every open link of this thread, for {@link affinityStats}. */
-const openLinks = new Set<AffinityLink>();
+/**
+ * Every open link of this thread, for {@link affinityStats}; on `globalThis`
+ * for the same reason as the proxies' states (see remote.ts).
+ */
+const openLinks: Set<AffinityLink> = ((globalThis as unknown as Record<symbol, Set<AffinityLink> | undefined>)[Symbol.for('runspaces.affinity.links')] ??= new Set());
 
 export class AffinityLink implements ObjectCodec, RemoteEndpoint {
   readonly #port: MessagePort;

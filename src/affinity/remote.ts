@@ -40,7 +40,15 @@ export interface RemoteState {
   released: boolean;
 }
 
-const states = new WeakMap<object, RemoteState>();
+/**
+ * Proxies and their states, on `globalThis` under a registered symbol: in a
+ * runspace, the bundled worker entry makes proxies and the `runspaces` a user
+ * imports reads them (`isRemote`, `releaseRemote`), two copies of this module
+ * that must agree.
+ */
+const states: WeakMap<object, RemoteState> = ((globalThis as unknown as Record<symbol, WeakMap<object, RemoteState> | undefined>)[
+  Symbol.for('runspaces.affinity.remotes')
+] ??= new WeakMap());
 
 /** The state of a proxy made by this library, or undefined for any other value. */
 export function remoteState(value: unknown): RemoteState | undefined {

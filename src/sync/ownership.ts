@@ -35,6 +35,10 @@ export interface LocalCell {
   holder: Holder | undefined;
   /** `withLock` flows of this thread currently holding it (0 skips the AsyncLocalStorage read). */
   flows: number;
+  /** Async acquirers of this thread waiting for the cell (0 lets a free lock be taken at once). */
+  waiting: number;
+  /** Settles when the last async acquirer in this thread's line has its turn (acquired or gave up). */
+  line: Promise<void> | undefined;
 }
 
 const locals = new Map<number, WeakRef<LocalCell>>();
@@ -45,7 +49,7 @@ const forget = new FinalizationRegistry<number>((id) => {
 export function localCell(cellId: number): LocalCell {
   const existing = locals.get(cellId)?.deref();
   if (existing) return existing;
-  const local: LocalCell = { holder: undefined, flows: 0 };
+  const local: LocalCell = { holder: undefined, flows: 0, waiting: 0, line: undefined };
   locals.set(cellId, new WeakRef(local));
   forget.register(local, cellId);
   return local;

@@ -169,3 +169,32 @@ export async function waitUntil(
     Atomics.sub(slots, waitersIndex, 1);
   }
 }
+
+/**
+ * Waits for `ahead` (the previous waiter of this thread's line) to settle,
+ * until the deadline or an abort; keeps the event loop alive meanwhile, as
+ * every async wait of this library does.
+ */
+export async function waitTurn(ahead: Promise<void>, deadline: number, signal: AbortSignal | undefined): Promise<WaitOutcome | 'turn'> {
+  if (signal?.aborted) return 'aborted';
+  const left = remaining(deadline);
+  if (left <= 0) return 'timed-out';
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const racers: Promise<WaitOutcome | 'turn'>[] = [ahead.then(() => 'turn' as const)];
+  if (left !== Infinity) racers.push(new Promise((resolve) => (timer = setTimeout(() => resolve('timed-out'), left))));
+  if (signal !== undefined) {
+    racers.push(new Promise((resolve) => {
+      onAbort = () => resolve('aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+    }));
+  }
+  holdEventLoop();
+  try {
+    return await Promise.race(racers);
+  } finally {
+    releaseEventLoop();
+    if (timer !== undefined) clearTimeout(timer);
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+  }
+}
