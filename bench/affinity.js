@@ -16,18 +16,13 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { RunspacePool } from 'runspaces';
 import { Step, Tally } from './workers/affinity-classes.js';
-import { benchArgs, fmt, machine, measureInChild, median, serveChild } from './stats.js';
+import { awaitedCallMicros, benchArgs, fmt, machine, measureInChild, median, serveChild } from './stats.js';
 
 const CALLS = 20_000;
 const classes = new URL('./workers/affinity-classes.js', import.meta.url).href;
 const comlinkWorker = new URL('./workers/comlink-tally.js', import.meta.url);
 
-async function callLoop(call, calls = CALLS) {
-  for (let i = 0; i < 2_000; i++) await call(1);
-  const t0 = performance.now();
-  for (let i = 0; i < calls; i++) await call(1);
-  return ((performance.now() - t0) * 1000) / calls;
-}
+const callLoop = (call) => awaitedCallMicros(call, CALLS);
 
 const measures = {
   async 'runspaces:to-runspace'() {

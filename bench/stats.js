@@ -54,3 +54,11 @@ export function measureInChild(script, library, metric, { execArgv = [], env, ti
     });
   });
 }
+
+/** µs per awaited call of `call(1)`, over `calls` calls after 2,000 warm-up calls. */
+export async function awaitedCallMicros(call, calls) {
+  for (let i = 0; i < 2_000; i++) await call(1);
+  const t0 = performance.now();
+  for (let i = 0; i < calls; i++) await call(1);
+  return ((performance.now() - t0) * 1000) / calls;
+}

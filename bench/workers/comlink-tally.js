@@ -2,6 +2,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { awaitedCallMicros } from '../stats.js';
 
 class Tally {
   constructor() {
@@ -21,12 +22,5 @@ parentPort.once('message', async (message) => {
   }
   // Calls the main thread's Tally from here, as a runspace calls a proxy of a main-thread object.
   const remote = Comlink.wrap(nodeEndpoint(message.port));
-  parentPort.postMessage(await callLoop((n) => remote.add(n), message.calls));
+  parentPort.postMessage(await awaitedCallMicros((n) => remote.add(n), message.calls));
 });
-
-async function callLoop(call, calls) {
-  for (let i = 0; i < 2_000; i++) await call(1);
-  const t0 = performance.now();
-  for (let i = 0; i < calls; i++) await call(1);
-  return ((performance.now() - t0) * 1000) / calls;
-}

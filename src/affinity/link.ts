@@ -87,38 +87,16 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
     return encodeShared(value, this);
   }
 
+  /** Encodes each element of a list on its own (arguments, a loop's items); the list itself when nothing changed. */
   encodeArgs(args: readonly unknown[]): readonly unknown[] {
     return encodeArgs(args, this);
-  }
-
-  /** Encodes every value of a list, however long (a loop's items). */
-  encodeEach(values: readonly unknown[]): readonly unknown[] {
-    let copy: unknown[] | undefined;
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i];
-      if (value === null || (typeof value !== 'object' && typeof value !== 'function')) continue;
-      const encoded = encodeShared(value, this);
-      if (encoded !== value) (copy ??= values.slice())[i] = encoded;
-    }
-    return copy ?? values;
   }
 
   decode(value: unknown): unknown {
     return decodeShared(value, this);
   }
 
-  /** Decodes every value of a list, however long; the list itself when nothing changed. */
-  decodeEach(values: readonly unknown[]): readonly unknown[] {
-    let copy: unknown[] | undefined;
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i];
-      if (value === null || typeof value !== 'object') continue;
-      const decoded = decodeShared(value, this);
-      if (decoded !== value) (copy ??= values.slice())[i] = decoded;
-    }
-    return copy ?? values;
-  }
-
+  /** Decodes each element of a list on its own; the list itself when nothing changed. */
   decodeArgs(args: readonly unknown[]): readonly unknown[] {
     return decodeArgs(args, this);
   }
@@ -213,14 +191,8 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
         if (exported === undefined) throw new Error(`object ${marker.target} came back after it was released (internal error)`);
         return exported.value;
       }
-      case 'instance': {
-        const live = this.#remotes.get(marker.target)?.deref();
-        if (live !== undefined) {
-          remoteState(live)!.crossings++;
-          return live;
-        }
-        return this.#track(createRemoteInstance(this, marker));
-      }
+      case 'instance':
+        return this.#proxyOf(marker.target, () => createRemoteInstance(this, marker));
       case 'copy': {
         const cls = definedClass(marker.cls);
         if (cls === undefined) throw notLoaded(marker.cls);
@@ -235,13 +207,9 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
           return local;
         }
         if (!marker.affinity || marker.target === undefined) throw notLoaded(marker.cls);
-        const live = this.#remotes.get(marker.target)?.deref();
-        if (live !== undefined) {
-          remoteState(live)!.crossings++;
-          return live;
-        }
-        return this.#track(createRemoteClass(this, {
-          target: marker.target,
+        const target = marker.target;
+        return this.#proxyOf(target, () => createRemoteClass(this, {
+          target,
           className: marker.cls.name,
           home: marker.home,
           methods: marker.statics,
@@ -252,10 +220,16 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
     }
   }
 
-  #track<T extends object>(proxy: T): T {
-    const state = remoteState(proxy)!;
-    this.#remotes.set(state.target, new WeakRef(proxy));
-    this.#finalizer.register(proxy, state, proxy);
+  /** The live proxy of `target`, holding one more crossing; else a new one, tracked until released or collected. */
+  #proxyOf(target: number, create: () => object): object {
+    const live = this.#remotes.get(target)?.deref();
+    if (live !== undefined) {
+      remoteState(live)!.crossings++;
+      return live;
+    }
+    const proxy = create();
+    this.#remotes.set(target, new WeakRef(proxy));
+    this.#finalizer.register(proxy, remoteState(proxy)!, proxy);
     return proxy;
   }
 

@@ -215,13 +215,7 @@ export type Remote<T> = {
  * ```
  */
 export function getRemoteProperty<T, K extends keyof T & string>(proxy: Remote<T>, name: K): Promise<Awaited<T[K]>> {
-  let state: RemoteState;
-  try {
-    state = stateOf(proxy, 'getRemoteProperty');
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  return state.endpoint.call(state, 'get', name, []) as Promise<Awaited<T[K]>>;
+  return callThrough(proxy, 'getRemoteProperty', 'get', name, []) as Promise<Awaited<T[K]>>;
 }
 
 /**
@@ -234,13 +228,18 @@ export function getRemoteProperty<T, K extends keyof T & string>(proxy: Remote<T
  * ```
  */
 export function setRemoteProperty<T, K extends keyof T & string>(proxy: Remote<T>, name: K, value: T[K]): Promise<void> {
+  return callThrough(proxy, 'setRemoteProperty', 'set', name, [value]) as Promise<void>;
+}
+
+/** One operation through `proxy`, as a promise; a value that is no proxy rejects it. */
+function callThrough(proxy: unknown, what: string, op: CallOp, name: string, args: readonly unknown[]): Promise<unknown> {
   let state: RemoteState;
   try {
-    state = stateOf(proxy, 'setRemoteProperty');
+    state = stateOf(proxy, what);
   } catch (error) {
     return Promise.reject(error);
   }
-  return state.endpoint.call(state, 'set', name, [value]) as Promise<void>;
+  return state.endpoint.call(state, op, name, args);
 }
 
 /**

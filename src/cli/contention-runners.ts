@@ -1,7 +1,7 @@
 /**
- * What each contending runspace runs. These are script blocks: they cross to
- * runspaces by their source, so they use nothing but their arguments, `ctx`
- * and `import()`.
+ * What each contending runspace runs. The pool invokes these as module
+ * functions (`invoke({ module, export })`), so they run with this module's
+ * imports in the runspace.
  *
  * The control block (an `Int32Array` over a `SharedArrayBuffer`) is shared by
  * every contender of a point and the main thread:
@@ -15,23 +15,31 @@
  *   [5 + i]       acquisitions by contender i so far, for the progress display
  *
  * Latencies are acquire waits, timed with `performance.now()` around the
- * acquire call, into the buckets of histogram.ts (eighths of a power of two
- * of nanoseconds; the bucket formula is repeated here because a script block
- * cannot import our modules by relative path).
+ * acquire call, into the buckets of histogram.ts.
  *
  * @module
  */
 
 import type { RunspaceContext } from '../runspace/context.js';
+import { BUCKETS, bucketOf } from './histogram.js';
 
-export const CONTROL_HEADER = 5;
+export const enum Control {
+  Ready = 0,
+  Go = 1,
+  Deadline = 2,
+  Owner = 3,
+  Handoffs = 4,
+  /** First per-contender progress count. */
+  Progress = 5,
+}
+export const CONTROL_HEADER = Control.Progress;
 
 export type BlockingLockKind = 'mutex' | 'semaphore' | 'rwlock';
 export type AsyncLockKind = 'async-mutex' | 'mutex-async';
 
 export interface ContenderUsing {
   readonly lock: unknown;
-  readonly kind: BlockingLockKind;
+  readonly kind: BlockingLockKind | AsyncLockKind;
   readonly control: SharedArrayBuffer;
   readonly epoch: number;
   readonly criticalNs: number;
@@ -43,6 +51,45 @@ export interface ContenderResult {
   readonly maxNs: number;
 }
 
+/** What a contender (or every flow of one) notes for each acquisition. */
+class Acquisitions {
+  readonly buckets = new Array<number>(BUCKETS).fill(0);
+  maxNs = 0;
+  readonly criticalMs: number;
+
+  constructor(readonly cells: Int32Array, criticalNs: number) {
+    this.criticalMs = criticalNs / 1e6;
+  }
+
+  /** Inside the lock, just acquired at `at`: counts a handoff, then runs the critical section. */
+  holding(me: number, at: number): void {
+    const cells = this.cells;
+    if (cells[Control.Owner] !== me) {
+      if (cells[Control.Owner] !== 0) cells[Control.Handoffs]!++;
+      cells[Control.Owner] = me;
+    }
+    if (this.criticalMs > 0) {
+      const end = at + this.criticalMs;
+      while (performance.now() < end);
+    }
+  }
+
+  /** After the release, outside the lock: records the wait. */
+  waited(ms: number): void {
+    const ns = ms * 1e6;
+    if (ns > this.maxNs) this.maxNs = ns;
+    this.buckets[bucketOf(ns)]!++;
+  }
+}
+
+/** Reports ready, blocks until every contender is and the main thread says go; returns the deadline. */
+function awaitStart(cells: Int32Array, epoch: number): number {
+  Atomics.add(cells, Control.Ready, 1);
+  Atomics.notify(cells, Control.Ready);
+  Atomics.wait(cells, Control.Go, 0);
+  return epoch + Atomics.load(cells, Control.Deadline);
+}
+
 /** One thread contending for a shared lock, blocking, until the deadline. */
 export function runBlockingContender(ctx: RunspaceContext<ContenderUsing>, slot: number): ContenderResult {
   const { lock, kind, control, epoch, criticalNs } = ctx.using;
@@ -50,45 +97,23 @@ export function runBlockingContender(ctx: RunspaceContext<ContenderUsing>, slot:
   const target = lock as { waitOne(): boolean; releaseMutex(): void; release(): number; enterWriteLock(): void; exitWriteLock(): void };
   const acquire = kind === 'rwlock' ? () => target.enterWriteLock() : () => target.waitOne();
   const release = kind === 'mutex' ? () => target.releaseMutex() : kind === 'semaphore' ? () => void target.release() : () => target.exitWriteLock();
-  const buckets: number[] = new Array<number>(320).fill(0);
+  const log = new Acquisitions(cells, criticalNs);
   const me = slot + 1;
-  const criticalMs = criticalNs / 1e6;
-  let maxNs = 0;
   let count = 0;
-  Atomics.add(cells, 0, 1);
-  Atomics.notify(cells, 0);
-  Atomics.wait(cells, 1, 0);
-  const deadline = epoch + Atomics.load(cells, 2);
+  const deadline = awaitStart(cells, epoch);
   for (;;) {
     if ((count & 15) === 0 && Date.now() >= deadline) break;
     const t0 = performance.now();
     acquire();
     const t1 = performance.now();
-    if (cells[3] !== me) {
-      if (cells[3] !== 0) cells[4]!++;
-      cells[3] = me;
-    }
-    if (criticalMs > 0) {
-      const end = t1 + criticalMs;
-      while (performance.now() < end);
-    }
+    log.holding(me, t1);
     release();
     count++;
-    const ns = (t1 - t0) * 1e6;
-    if (ns > maxNs) maxNs = ns;
-    buckets[ns < 1 ? 0 : Math.min(319, Math.floor(Math.log2(ns) * 8))]!++;
-    if ((count & 255) === 0) Atomics.store(cells, 5 + slot, count);
+    log.waited(t1 - t0);
+    if ((count & 255) === 0) Atomics.store(cells, Control.Progress + slot, count);
   }
-  Atomics.store(cells, 5 + slot, count);
-  return { counts: [count], buckets, maxNs };
-}
-
-export interface FlowsUsing {
-  readonly lock: unknown;
-  readonly kind: AsyncLockKind;
-  readonly control: SharedArrayBuffer;
-  readonly epoch: number;
-  readonly criticalNs: number;
+  Atomics.store(cells, Control.Progress + slot, count);
+  return { counts: [count], buckets: log.buckets, maxNs: log.maxNs };
 }
 
 /**
@@ -96,7 +121,7 @@ export interface FlowsUsing {
  * `await acquire()`: the only way an in-thread lock such as async-mutex can be
  * contended, and the same shape for this library's `Mutex.acquire()`.
  */
-export async function runAsyncFlows(ctx: RunspaceContext<FlowsUsing>, flows: number): Promise<ContenderResult> {
+export async function runAsyncFlows(ctx: RunspaceContext<ContenderUsing>, flows: number): Promise<ContenderResult> {
   const { kind, control, epoch, criticalNs } = ctx.using;
   const cells = new Int32Array(control);
   let acquire: () => Promise<() => void>;
@@ -111,38 +136,24 @@ export async function runAsyncFlows(ctx: RunspaceContext<FlowsUsing>, flows: num
       return () => mutex.releaseMutex();
     };
   }
-  const buckets: number[] = new Array<number>(320).fill(0);
+  const log = new Acquisitions(cells, criticalNs);
   const counts: number[] = new Array<number>(flows).fill(0);
-  const criticalMs = criticalNs / 1e6;
-  let maxNs = 0;
   let total = 0;
-  Atomics.add(cells, 0, 1);
-  Atomics.notify(cells, 0);
-  Atomics.wait(cells, 1, 0);
-  const deadline = epoch + Atomics.load(cells, 2);
+  const deadline = awaitStart(cells, epoch);
   const flow = async (me: number): Promise<void> => {
     while (Date.now() < deadline) {
       const t0 = performance.now();
       const release = await acquire();
       const t1 = performance.now();
-      if (cells[3] !== me) {
-        if (cells[3] !== 0) cells[4]!++;
-        cells[3] = me;
-      }
-      if (criticalMs > 0) {
-        const end = t1 + criticalMs;
-        while (performance.now() < end);
-      }
+      log.holding(me, t1);
       release();
       counts[me - 1]!++;
       total++;
-      const ns = (t1 - t0) * 1e6;
-      if (ns > maxNs) maxNs = ns;
-      buckets[ns < 1 ? 0 : Math.min(319, Math.floor(Math.log2(ns) * 8))]!++;
-      if ((total & 255) === 0) Atomics.store(cells, 5, total);
+      log.waited(t1 - t0);
+      if ((total & 255) === 0) Atomics.store(cells, Control.Progress, total);
     }
   };
   await Promise.all(Array.from({ length: flows }, (_, i) => flow(i + 1)));
-  Atomics.store(cells, 5, total);
-  return { counts, buckets, maxNs };
+  Atomics.store(cells, Control.Progress, total);
+  return { counts, buckets: log.buckets, maxNs: log.maxNs };
 }

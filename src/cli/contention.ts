@@ -16,14 +16,10 @@ import { Semaphore } from '../sync/semaphore.js';
 import { RunspacePool } from '../pool/runspace-pool.js';
 import type { Runspace } from '../pool/runspace.js';
 import { BUCKETS, jainsIndex, median, mergeInto, summarize } from './histogram.js';
-import {
-  CONTROL_HEADER,
-  runAsyncFlows,
-  runBlockingContender,
-  type AsyncLockKind,
-  type BlockingLockKind,
-  type ContenderResult,
-} from './contention-runners.js';
+import { CONTROL_HEADER, Control, type AsyncLockKind, type BlockingLockKind, type ContenderResult } from './contention-runners.js';
+
+/** Contenders run as module functions: in the runspace, with this package's imports. */
+const RUNNERS = new URL('./contention-runners.js', import.meta.url);
 
 export type LockKind = BlockingLockKind | AsyncLockKind;
 export const LOCK_KINDS: readonly LockKind[] = ['mutex', 'semaphore', 'rwlock', 'async-mutex', 'mutex-async'];
@@ -175,22 +171,22 @@ async function measure(
   for (let i = 0; i < contenders; i++) runspaces.push(await pool.acquire());
   try {
     const results: Promise<ContenderResult>[] = asyncFlows
-      ? [runspaces[0]!.invoke(runAsyncFlows, { using: using as never, args: [threads] })]
-      : runspaces.map((rs, slot) => rs.invoke(runBlockingContender, { using: using as never, args: [slot] }));
+      ? [runspaces[0]!.invoke<ContenderResult>({ module: RUNNERS, export: 'runAsyncFlows' }, { using, args: [threads] })]
+      : runspaces.map((rs, slot) => rs.invoke<ContenderResult>({ module: RUNNERS, export: 'runBlockingContender' }, { using, args: [slot] }));
     try {
       await allReady(cells, contenders, results);
     } catch (error) {
       // Let the contenders that did start run out at once instead of waiting for a start that never comes.
-      Atomics.store(cells, 2, Date.now() - epoch);
-      Atomics.store(cells, 1, 1);
-      Atomics.notify(cells, 1);
+      Atomics.store(cells, Control.Deadline, Date.now() - epoch);
+      Atomics.store(cells, Control.Go, 1);
+      Atomics.notify(cells, Control.Go);
       await Promise.allSettled(results);
       throw error;
     }
     const startedAt = Date.now();
-    Atomics.store(cells, 2, startedAt - epoch + durationMs);
-    Atomics.store(cells, 1, 1);
-    Atomics.notify(cells, 1);
+    Atomics.store(cells, Control.Deadline, startedAt - epoch + durationMs);
+    Atomics.store(cells, Control.Go, 1);
+    Atomics.notify(cells, Control.Go);
     const timer = setInterval(() => {
       let acquisitions = 0;
       for (let i = 0; i < contenders; i++) acquisitions += Atomics.load(cells, CONTROL_HEADER + i);
@@ -218,7 +214,7 @@ async function measure(
       p50Ns: latency.p50Ns,
       p99Ns: latency.p99Ns,
       maxNs,
-      handoffRate: acquisitions === 0 ? Number.NaN : Atomics.load(cells, 4) / acquisitions,
+      handoffRate: acquisitions === 0 ? Number.NaN : Atomics.load(cells, Control.Handoffs) / acquisitions,
       counts,
     };
   } finally {
@@ -229,15 +225,14 @@ async function measure(
 /** Resolves once every contender waits at the start; rejects if one failed first. */
 async function allReady(cells: Int32Array, contenders: number, results: readonly Promise<unknown>[]): Promise<void> {
   let failed: unknown;
-  const watch = Promise.all(results).catch((error: unknown) => {
+  Promise.all(results).catch((error: unknown) => {
     failed = error ?? new Error('a contender failed');
   });
-  void watch;
   for (;;) {
     if (failed !== undefined) throw failed;
-    const ready = Atomics.load(cells, 0);
+    const ready = Atomics.load(cells, Control.Ready);
     if (ready >= contenders) return;
-    const wait = Atomics.waitAsync(cells, 0, ready, 50);
+    const wait = Atomics.waitAsync(cells, Control.Ready, ready, 50);
     if (wait.async) await wait.value;
     else await new Promise((resolve) => setImmediate(resolve));
   }

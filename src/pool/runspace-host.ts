@@ -268,7 +268,7 @@ export class RunspaceHost {
     return {
       ...wire,
       usingId,
-      chunk: chunk === undefined ? undefined : { ...chunk, items: link.encodeEach(chunk.items) },
+      chunk: chunk === undefined ? undefined : { ...chunk, items: link.encodeArgs(chunk.items) },
       input: input === undefined ? undefined : link.encodeArgs(input),
       loadsClasses: link.copiesEncoded !== copiesBefore,
     };

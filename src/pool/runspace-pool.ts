@@ -936,6 +936,6 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
 }
 
 function decodeOutcome(link: AffinityLink, outcome: ChunkOutcome): ChunkOutcome {
-  const values = link.decodeEach(outcome.values);
+  const values = link.decodeArgs(outcome.values);
   return values === outcome.values ? outcome : { ...outcome, values };
 }
