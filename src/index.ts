@@ -6,21 +6,21 @@
  * @module
  */
 
-export { RunspacePool } from './pool/runspace-pool.js';
+export { RunspacePool } from './facade/runspace-pool.js';
 export type {
   AcquireOptions,
   PoolStateChange,
   RunspaceClosedInfo,
   RunspacePoolEvents,
   RunspacePoolState,
-} from './pool/runspace-pool.js';
+} from './facade/runspace-pool.js';
 export { Runspace } from './pool/runspace.js';
 export type { InvokeOptions, ModuleFunction, ScriptBlock } from './pool/invocation.js';
 export type { InitialSessionState, RunspacePoolOptions, StartupScript } from './pool/options.js';
 export type { LatencySummary, PoolStats } from './pool/pool-stats.js';
 export type { JobContext, ParallelContext, RunspaceContext } from './runspace/context.js';
 export { ParallelLoop } from './parallel/parallel-loop.js';
-export { parallel, defaultPool } from './parallel/default-pool.js';
+export { parallel, defaultPool } from './facade/default-pool.js';
 export type { ErrorAction, ForEachParallelOptions, LoopFunction, ProgressRecord } from './parallel/options.js';
 export type { LoopInput } from './parallel/input-source.js';
 export { Job } from './parallel/job.js';

@@ -10,9 +10,9 @@
  * there too.
  *
  * The module is read from the stack of the decorator call, so a user never
- * repeats `import.meta.url`. The registry is kept on `globalThis` under a
- * registered symbol: a runspace runs the library twice (the bundled worker
- * entry and the `runspaces` a user imports), and both must see one registry.
+ * repeats `import.meta.url`. The registry is one per thread (thread-globals.ts):
+ * a runspace runs the library twice (the bundled worker entry and the
+ * `runspaces` a user imports), and both must see one registry.
  *
  * @module
  */
@@ -21,6 +21,7 @@ import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { threadId } from 'node:worker_threads';
 import { AffinityClassError } from '../errors.js';
+import { threadGlobal } from '../util/thread-globals.js';
 
 /** `affinity`: instances live at home and others hold proxies. `none`: instances are copied. */
 export type AffinityKind = 'affinity' | 'none';
@@ -51,13 +52,11 @@ interface Registry {
   readonly shapes: WeakMap<object, Shape>;
 }
 
-const REGISTRY_KEY = Symbol.for('runspaces.affinity.classes');
 /** On a decorated class's prototype: lets an instance find its class with one property read. */
 const CLASS_INFO = Symbol.for('runspaces.affinity.class-info');
 
 function registry(): Registry {
-  const slot = globalThis as unknown as Record<symbol, Registry | undefined>;
-  return (slot[REGISTRY_KEY] ??= { byClass: new WeakMap(), byKey: new Map(), shapes: new WeakMap() });
+  return threadGlobal<Registry>('affinityClasses', () => ({ byClass: new WeakMap(), byKey: new Map(), shapes: new WeakMap() }));
 }
 
 function keyOf(ref: ClassRef): string {

@@ -21,6 +21,7 @@
 import { isMainThread, threadId, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { AffinityClassError, ProxyReleasedError } from '../errors.js';
+import { threadGlobal } from '../util/thread-globals.js';
 import type { AffinityMarker, AffinityMessage, CallOp, WireClassRef } from '../protocol/affinity-messages.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { deserializeError, serializeError } from '../protocol/error-codec.js';
@@ -38,11 +39,8 @@ interface PendingCall {
   readonly reject: (error: unknown) => void;
 }
 
-/**
- * Every open link of this thread, for {@link affinityStats}; on `globalThis`
- * for the same reason as the proxies' states (see remote.ts).
- */
-const openLinks: Set<AffinityLink> = ((globalThis as unknown as Record<symbol, Set<AffinityLink> | undefined>)[Symbol.for('runspaces.affinity.links')] ??= new Set());
+/** Every open link of this thread, for {@link affinityStats}, whichever copy of this module opened it (see thread-globals.ts). */
+const openLinks = threadGlobal('affinityLinks', () => new Set<AffinityLink>());
 
 export class AffinityLink implements ObjectCodec, RemoteEndpoint {
   readonly #port: MessagePort;
@@ -57,11 +55,6 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
   #releaseIds: number[] = [];
   #releaseCounts: number[] = [];
   #releaseQueued = false;
-  /**
-   * Bumped for every class copy or copy-class marker encoded: a sender reads
-   * it around an encode to tell the receiver it may have to import classes.
-   */
-  copiesEncoded = 0;
 
   /** @param peer Thread id of the other end, named in errors. */
   constructor(port: MessagePort, readonly peer: number) {
@@ -83,13 +76,13 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
 
   // ---- values crossing ------------------------------------------------------
 
-  encode(value: unknown): unknown {
-    return encodeShared(value, this);
-  }
-
-  /** Encodes each element of a list on its own (arguments, a loop's items); the list itself when nothing changed. */
-  encodeArgs(args: readonly unknown[]): readonly unknown[] {
-    return encodeArgs(args, this);
+  /**
+   * An encoder for the values of one message: besides the encoded values it
+   * tells whether they copy classes, so the message can say the receiver may
+   * have to import them before decoding.
+   */
+  encoder(): MessageEncoder {
+    return new MessageEncoder(this);
   }
 
   decode(value: unknown): unknown {
@@ -133,7 +126,6 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
     if (info === undefined) return undefined;
     if (info.kind === 'none') {
       assertLoadable(info);
-      this.copiesEncoded++;
       const fields: Record<string, unknown> = {};
       for (const key of Object.keys(value)) fields[key] = (value as Record<string, unknown>)[key];
       return { kind: 'copy', cls: { module: info.module, name: info.name }, fields: encodeShared(fields, this) as Record<string, unknown> } satisfies AffinityMarker;
@@ -153,7 +145,6 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
     const cls = { module: info.module, name: info.name };
     if (info.kind === 'none') {
       assertLoadable(info);
-      this.copiesEncoded++;
       return { kind: 'class', cls, affinity: false, target: undefined, home: threadId, statics: [] };
     }
     return { kind: 'class', cls, affinity: true, target: this.#export(value), home: threadId, statics: staticMethodsOf(value) };
@@ -239,15 +230,15 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
     if (this.#broken !== undefined) return Promise.reject(this.#broken);
     if (state.released) return Promise.reject(new ProxyReleasedError(state.className, state.home));
     let encoded: readonly unknown[];
-    const copiesBefore = this.copiesEncoded;
+    const encoder = this.encoder();
     try {
-      encoded = encodeArgs(args, this);
+      encoded = encoder.encodeArgs(args);
     } catch (error) {
       return Promise.reject(error);
     }
     const call = this.#nextCall++;
     return new Promise((resolve, reject) => {
-      const message: AffinityMessage = { type: 'call', call, target: state.target, op, name, args: encoded, loadsClasses: this.copiesEncoded !== copiesBefore };
+      const message: AffinityMessage = { type: 'call', call, target: state.target, op, name, args: encoded, loadsClasses: encoder.loadsClasses };
       try {
         this.#port.postMessage(message);
       } catch (error) {
@@ -373,10 +364,11 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
 
   #reply(call: number, value: unknown): void {
     if (this.#broken !== undefined) return;
-    const copiesBefore = this.copiesEncoded;
+    const encoder = this.encoder();
     let message: AffinityMessage;
     try {
-      message = { type: 'reply', call, ok: true, value: encodeShared(value, this), loadsClasses: this.copiesEncoded !== copiesBefore };
+      const encoded = encoder.encode(value);
+      message = { type: 'reply', call, ok: true, value: encoded, loadsClasses: encoder.loadsClasses };
       this.#port.postMessage(message);
     } catch (error) {
       this.#replyError(call, findUncloneable(value, 'the result') ?? error);
@@ -478,4 +470,42 @@ export function affinityStats(): AffinityStats {
     remotes += link.remoteCount;
   }
   return { exported, remotes };
+}
+
+/**
+ * Encodes the values of one message through a link and remembers whether any
+ * of them copies a class (a `@NoRunspaceAffinity()` instance or class), which
+ * the receiver may have to import before it can decode them. A copy's own
+ * fields are encoded by the link itself: the copy already set the flag.
+ */
+export class MessageEncoder implements ObjectCodec {
+  readonly #link: AffinityLink;
+  #loadsClasses = false;
+
+  constructor(link: AffinityLink) {
+    this.#link = link;
+  }
+
+  get loadsClasses(): boolean {
+    return this.#loadsClasses;
+  }
+
+  encode(value: unknown): unknown {
+    return encodeShared(value, this);
+  }
+
+  /** Encodes each element of a list on its own (arguments, a loop's items); the list itself when nothing changed. */
+  encodeArgs(args: readonly unknown[]): readonly unknown[] {
+    return encodeArgs(args, this);
+  }
+
+  encodeObject(value: object): object | undefined {
+    const marker = this.#link.encodeObject(value) as AffinityMarker | undefined;
+    if (marker !== undefined && (marker.kind === 'copy' || (marker.kind === 'class' && !marker.affinity))) this.#loadsClasses = true;
+    return marker;
+  }
+
+  decodeObject(marker: object): unknown {
+    return this.#link.decodeObject(marker);
+  }
 }

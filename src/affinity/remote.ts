@@ -15,6 +15,7 @@
 
 import { inspect } from 'node:util';
 import { AffinityClassError, RemotePropertyError } from '../errors.js';
+import { threadGlobal } from '../util/thread-globals.js';
 import type { CallOp } from '../protocol/affinity-messages.js';
 import { definedClass, type ClassRef } from './class-registry.js';
 
@@ -40,15 +41,8 @@ export interface RemoteState {
   released: boolean;
 }
 
-/**
- * Proxies and their states, on `globalThis` under a registered symbol: in a
- * runspace, the bundled worker entry makes proxies and the `runspaces` a user
- * imports reads them (`isRemote`, `releaseRemote`), two copies of this module
- * that must agree.
- */
-const states: WeakMap<object, RemoteState> = ((globalThis as unknown as Record<symbol, WeakMap<object, RemoteState> | undefined>)[
-  Symbol.for('runspaces.affinity.remotes')
-] ??= new WeakMap());
+/** Proxies and their states, one map per thread whichever copy of this module asks (see thread-globals.ts). */
+const states = threadGlobal('affinityRemotes', () => new WeakMap<object, RemoteState>());
 
 /** The state of a proxy made by this library, or undefined for any other value. */
 export function remoteState(value: unknown): RemoteState | undefined {

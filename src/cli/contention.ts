@@ -13,7 +13,7 @@
 import { ReaderWriterLock } from '../sync/reader-writer-lock.js';
 import { Mutex } from '../sync/mutex.js';
 import { Semaphore } from '../sync/semaphore.js';
-import { RunspacePool } from '../pool/runspace-pool.js';
+import { RunspacePool } from '../facade/runspace-pool.js';
 import type { Runspace } from '../pool/runspace.js';
 import { BUCKETS, jainsIndex, median, mergeInto, summarize } from './histogram.js';
 import { CONTROL_HEADER, Control, type AsyncLockKind, type BlockingLockKind, type ContenderResult } from './contention-runners.js';

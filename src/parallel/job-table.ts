@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Fifo } from '../pool/fifo.js';
+import { Fifo } from '../util/fifo.js';
 import type { Job } from './job.js';
 import type { ThreadJob, ThreadJobHost } from './thread-job.js';
 

@@ -12,6 +12,7 @@
 
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, InvalidOperationError } from '../errors.js';
+import { onCancel, timeoutMs } from '../util/deadline.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 
 /** The states of a job, as PowerShell's `JobState`. */
@@ -128,38 +129,20 @@ export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
    * `reason`), as `Wait-Job` does not.
    */
   async wait(options: JobWaitOptions = {}): Promise<boolean> {
-    const { timeout, signal } = options;
-    if (timeout !== undefined && (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0)) {
-      throw new InvalidArgumentError('timeout', `expected milliseconds >= 0, got ${String(timeout)}`);
-    }
+    const timeout = timeoutMs('timeout', options.timeout);
+    const { signal } = options;
     if (this.isFinished) return true;
     if (timeout === undefined && signal === undefined) {
       await this.#finished;
       return true;
     }
     return new Promise<boolean>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => {
-        cleanup();
-        reject(signal!.reason);
-      };
-      const cleanup = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeout !== undefined) {
-        timer = setTimeout(() => {
-          cleanup();
-          resolve(false);
-        }, timeout);
-      }
+      const detach = onCancel(signal, timeout, (cause) => {
+        if (cause.kind === 'abort') reject(cause.reason);
+        else resolve(false);
+      });
       void this.#finished.then(() => {
-        cleanup();
+        detach();
         resolve(true);
       });
     });

@@ -26,19 +26,17 @@ import {
   ParallelItemError,
   RunspaceBrokenError,
   TimeoutError,
-  UncloneableValueError,
-  UsingFunctionError,
 } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import type { ChunkOutcome } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import { CostEstimate } from '../pool/batching.js';
-import { Fifo } from '../pool/fifo.js';
+import { Fifo } from '../util/fifo.js';
 import { buildTaskSpec, type ModuleFunction } from '../pool/invocation.js';
-import type { PoolInternals } from '../pool/pool-internals.js';
-import type { RunspaceHost } from '../pool/runspace-host.js';
-import type { Task, TaskSpec } from '../pool/task.js';
+import type { LoopPool } from '../pool/loop-pool.js';
+import type { TaskSpec, TaskView } from '../pool/task.js';
+import { onCancel, type CancelCause } from '../util/deadline.js';
 import { ChunkSizer } from './chunk-sizer.js';
 import { InputSource, type LoopInput } from './input-source.js';
 import type { NormalizedLoopOptions } from './options.js';
@@ -66,7 +64,7 @@ export interface LoopSink {
 interface Chunk {
   readonly first: number;
   readonly items: readonly unknown[];
-  readonly task: Task;
+  readonly task: TaskView;
 }
 
 interface Lane {
@@ -76,7 +74,7 @@ interface Lane {
 let nextUsingId = 1;
 
 export class LoopEngine {
-  readonly #pool: PoolInternals;
+  readonly #pool: LoopPool;
   readonly #sink: LoopSink;
   readonly #options: NormalizedLoopOptions;
   readonly #source: InputSource<unknown>;
@@ -96,14 +94,13 @@ export class LoopEngine {
   #done = false;
   #pumpScheduled = false;
   #paused = false;
-  #timer: NodeJS.Timeout | undefined;
-  #onSignal: (() => void) | undefined;
+  #detachCancel: (() => void) | undefined;
   /** Settles once every chunk is back and the sink was told the loop finished. */
   readonly settled: Promise<void>;
   #settle!: () => void;
 
   constructor(
-    pool: PoolInternals,
+    pool: LoopPool,
     input: LoopInput<unknown>,
     fn: Function | ModuleFunction,
     options: NormalizedLoopOptions,
@@ -128,16 +125,9 @@ export class LoopEngine {
       this.#settle = resolve;
     });
     this.#source.onAvailable = () => this.#schedulePump();
-    const { signal, timeout } = options;
-    if (signal?.aborted) {
-      this.stop(new OperationCancelledError(signal.reason, false));
-    } else {
-      if (signal) {
-        this.#onSignal = () => this.stop(new OperationCancelledError(signal.reason, false));
-        signal.addEventListener('abort', this.#onSignal, { once: true });
-      }
-      if (timeout !== undefined) this.#timer = setTimeout(() => this.stop(new TimeoutError(timeout, false)), timeout);
-    }
+    this.#detachCancel = onCancel(options.signal, options.timeout, (cause: CancelCause) => {
+      this.stop(cause.kind === 'abort' ? new OperationCancelledError(cause.reason, false) : new TimeoutError(cause.ms, false));
+    });
     this.#schedulePump();
   }
 
@@ -192,11 +182,10 @@ export class LoopEngine {
     const depth = this.#options.useNewRunspace ? 1 : 2;
     for (const lane of this.#lanes) {
       while (lane.chunks.length < depth) {
-        let behind: RunspaceHost | undefined;
+        let behind: TaskView | undefined;
         if (lane.chunks.length === 1) {
-          const running = lane.chunks[0]!.task;
-          if (running.state !== 'dispatched' || running.host === undefined) break;
-          behind = running.host;
+          behind = lane.chunks[0]!.task;
+          if (!behind.dispatched) break;
         }
         const next = this.#takeItems();
         if (next === undefined) break;
@@ -226,7 +215,7 @@ export class LoopEngine {
   }
 
   /** Sends a chunk on `lane`; false when it went back to the retry line instead. */
-  #send(lane: Lane, first: number, items: readonly unknown[], behind: RunspaceHost | undefined): boolean {
+  #send(lane: Lane, first: number, items: readonly unknown[], behind: TaskView | undefined): boolean {
     const spec: TaskSpec = {
       ...this.#base,
       cost: this.#cost,
@@ -235,7 +224,7 @@ export class LoopEngine {
       keepResultWhenCancelled: true,
     };
     const submitOptions = { signal: this.#abort.signal };
-    let task: Task | undefined;
+    let task: TaskView | undefined;
     try {
       if (behind !== undefined) task = this.#pool.submitBehind(behind, spec, submitOptions);
       else if (this.#options.useNewRunspace) task = this.#pool.submitFresh(spec, submitOptions);
@@ -274,7 +263,7 @@ export class LoopEngine {
     this.#sizer.record(outcome.done, outcome.runNs);
     let failed: Set<number> | undefined;
     let firstFailure: ParallelItemError | undefined;
-    const runspaceId = chunk.task.host?.id ?? 0;
+    const runspaceId = chunk.task.runspaceId ?? 0;
     if (outcome.failures.length > 0) {
       failed = new Set();
       for (const [position, encoded] of outcome.failures) {
@@ -300,7 +289,7 @@ export class LoopEngine {
         if (this.#stopping) this.#sink.delivered(first + started, [], undefined, items.length - started);
         else this.#retry.push({ first: first + started, items: items.slice(started) });
       }
-    } else if ((error instanceof UncloneableValueError || error instanceof UsingFunctionError) && error.path.startsWith('items')) {
+    } else if (task.uncloneableItems) {
       this.#splitUncloneable(first, items);
     } else if (!(error instanceof OperationCancelledError || error instanceof TimeoutError) || !this.#stopping) {
       // Not a per-item problem (the function does not compile, `using` cannot
@@ -361,8 +350,7 @@ export class LoopEngine {
       }
     }
     this.#done = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    if (this.#onSignal) this.#options.signal?.removeEventListener('abort', this.#onSignal);
+    this.#detachCancel?.();
     if (this.#usingId !== undefined) this.#pool.forgetUsing(this.#usingId);
     this.#sink.finished(this.#stopError);
     this.#settle();

@@ -7,7 +7,8 @@
 
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
-import { assertNoFunctionsInUsing } from '../protocol/clone-check.js';
+import { validateUsing } from '../pool/invocation.js';
+import { timeoutMs } from '../util/deadline.js';
 import type { ProgressInfo, StreamRecord } from '../protocol/stream-records.js';
 import type { ParallelContext } from '../runspace/context.js';
 
@@ -87,24 +88,16 @@ export function normalizeLoopOptions(options: ForEachParallelOptions<unknown>, a
   positiveInteger('throttleLimit', throttleLimit);
   const highWaterMark = options.highWaterMark ?? 1024;
   positiveInteger('highWaterMark', highWaterMark);
-  const { timeout, signal, errorAction = 'continue' } = options;
-  if (timeout !== undefined) {
-    if (asJob) {
-      throw new InvalidArgumentError('timeout', 'a loop run as a job has no timeout (as in PowerShell); use job.wait({ timeout }) and job.stop()');
-    }
-    if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-      throw new InvalidArgumentError('timeout', `expected milliseconds >= 0, got ${String(timeout)}`);
-    }
+  const { signal, errorAction = 'continue' } = options;
+  if (options.timeout !== undefined && asJob) {
+    throw new InvalidArgumentError('timeout', 'a loop run as a job has no timeout (as in PowerShell); use job.wait({ timeout }) and job.stop()');
   }
+  const timeout = timeoutMs('timeout', options.timeout);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal', 'expected an AbortSignal');
   if (errorAction !== 'continue' && errorAction !== 'stop') {
     throw new InvalidArgumentError('errorAction', `expected 'continue' or 'stop', got ${String(errorAction)}`);
   }
-  const using = options.using as Readonly<Record<string, unknown>> | undefined;
-  if (using !== undefined && (using === null || typeof using !== 'object' || Array.isArray(using))) {
-    throw new InvalidArgumentError('using', 'expected an object of named values');
-  }
-  assertNoFunctionsInUsing(using);
+  const using = validateUsing(options.using);
   optionalFunction('onRecord', options.onRecord);
   optionalFunction('onProgress', options.onProgress);
   const baseUrl = options.baseUrl === undefined ? undefined : options.baseUrl instanceof URL ? options.baseUrl.href : String(options.baseUrl);

@@ -7,7 +7,7 @@
 
 import type { ParallelItemError } from '../errors.js';
 import type { ModuleFunction } from '../pool/invocation.js';
-import type { PoolInternals } from '../pool/pool-internals.js';
+import type { LoopPool } from '../pool/loop-pool.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { LoopInput } from './input-source.js';
 import { Job } from './job.js';
@@ -67,7 +67,7 @@ export class ParallelJob<R = unknown> extends Job<R> {
 
   /** @internal Loop jobs come from `pool.forEachParallel(..., { asJob: true })`. */
   constructor(
-    pool: PoolInternals,
+    pool: LoopPool,
     input: LoopInput<unknown>,
     fn: Function | ModuleFunction,
     options: NormalizedLoopOptions,

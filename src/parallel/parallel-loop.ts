@@ -7,7 +7,7 @@
 
 import { InvalidOperationError, type ParallelItemError } from '../errors.js';
 import type { ModuleFunction } from '../pool/invocation.js';
-import type { PoolInternals } from '../pool/pool-internals.js';
+import type { LoopPool } from '../pool/loop-pool.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { LoopInput } from './input-source.js';
 import { LoopEngine, type LoopSink } from './loop-engine.js';
@@ -48,7 +48,7 @@ export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R> {
 
   /** @internal Loops come from `pool.forEachParallel()` or `parallel()`. */
   constructor(
-    pool: PoolInternals,
+    pool: LoopPool,
     input: LoopInput<unknown>,
     fn: Function | ModuleFunction,
     options: NormalizedLoopOptions,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { Fifo } from '../pool/fifo.js';
+import { Fifo } from '../util/fifo.js';
 
 interface Segment {
   readonly first: number;

@@ -6,9 +6,8 @@
  */
 
 import { InvalidArgumentError, OperationCancelledError } from '../errors.js';
-import type { InternalInvokeOptions, ModuleFunction } from '../pool/invocation.js';
+import { validateUsing, type InternalInvokeOptions, type ModuleFunction } from '../pool/invocation.js';
 import type { Runspace } from '../pool/runspace.js';
-import { assertNoFunctionsInUsing } from '../protocol/clone-check.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { JobContext, RunspaceContext } from '../runspace/context.js';
 import { Job } from './job.js';
@@ -67,7 +66,7 @@ export class ThreadJob<R = unknown> extends Job<R> {
     if (options.input !== undefined && (options.input === null || typeof (options.input as Iterable<unknown>)[Symbol.iterator] !== 'function')) {
       throw new InvalidArgumentError('input', 'expected an iterable of input objects');
     }
-    assertNoFunctionsInUsing(options.using as Readonly<Record<string, unknown>> | undefined);
+    validateUsing(options.using);
     this.#fn = fn;
     this.#initialization = options.initializationScript;
     this.#options = {

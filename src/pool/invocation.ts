@@ -6,14 +6,16 @@
  * @module
  */
 
-import { InvalidArgumentError } from '../errors.js';
-import { assertNoFunctionsInUsing } from '../protocol/clone-check.js';
+import { classInfo } from '../affinity/class-registry.js';
+import { isRemote } from '../affinity/remote.js';
+import { InvalidArgumentError, UsingFunctionError } from '../errors.js';
 import type { FunctionRef } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { RunspaceContext } from '../runspace/context.js';
 import type { TransferListItem } from 'node:worker_threads';
 import { CostEstimate } from './batching.js';
-import { assertTimeMs, moduleSpecifier } from './options.js';
+import { moduleSpecifier } from './options.js';
+import { timeoutMs } from '../util/deadline.js';
 import { callerFileUrl, scriptFor } from './script-registry.js';
 import type { TaskSpec } from './task.js';
 
@@ -59,18 +61,32 @@ export interface InternalInvokeOptions extends InvokeOptions<readonly unknown[],
   readonly input?: readonly unknown[];
 }
 
+/**
+ * The one check of a `using` option, for calls, loops and jobs alike: an
+ * object of named values, without functions (as PowerShell refuses script
+ * blocks in `$using:`). Classes with runspace affinity, their handles and
+ * proxies are the exception: they cross by module and name.
+ */
+export function validateUsing(using: unknown): Readonly<Record<string, unknown>> | undefined {
+  if (using === undefined) return undefined;
+  if (using === null || typeof using !== 'object' || Array.isArray(using)) {
+    throw new InvalidArgumentError('using', 'expected an object of named values');
+  }
+  for (const key of Object.keys(using)) {
+    const value = (using as Record<string, unknown>)[key];
+    if (typeof value === 'function' && classInfo(value) === undefined && !isRemote(value)) throw new UsingFunctionError(`using.${key}`);
+  }
+  return using as Readonly<Record<string, unknown>>;
+}
+
 const moduleCosts = new Map<string, CostEstimate>();
 
 export function buildTaskSpec(target: Function | ModuleFunction, options: InternalInvokeOptions): TaskSpec {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
   const args = options.args ?? [];
   if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
-  const using = options.using as Readonly<Record<string, unknown>> | undefined;
-  if (using !== undefined && (using === null || typeof using !== 'object' || Array.isArray(using))) {
-    throw new InvalidArgumentError('using', 'expected an object of named values');
-  }
-  assertNoFunctionsInUsing(using);
-  assertTimeMs('timeout', options.timeout);
+  const using = validateUsing(options.using);
+  timeoutMs('timeout', options.timeout);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new InvalidArgumentError('signal', 'expected an AbortSignal');
   }

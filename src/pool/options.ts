@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { InvalidArgumentError, UsingFunctionError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
+import { timeoutMs } from '../util/deadline.js';
 import type { RunspaceContext } from '../runspace/context.js';
 
 /** A script run once in every runspace as it opens (PowerShell's startup scripts). */
@@ -41,14 +42,14 @@ export interface RunspacePoolOptions {
   readonly minRunspaces?: number;
   /** Runspaces the pool grows to under load. Default `os.availableParallelism()`. */
   readonly maxRunspaces?: number;
-  /** Milliseconds an idle runspace above `minRunspaces` lives before it is closed. Default 30 000. */
+  /** Milliseconds an idle runspace above `minRunspaces` lives before it is closed. Default 30 000; `Infinity`: never. */
   readonly idleTimeout?: number;
   readonly initialSessionState?: InitialSessionState;
   /** V8 heap limits of each runspace's thread. */
   readonly resourceLimits?: ResourceLimits;
   /**
    * Milliseconds a cancelled call may keep running after its signal fired
-   * before its runspace is recycled. Default 1000.
+   * before its runspace is recycled. Default 1000; `Infinity`: never recycled.
    */
   readonly cancelGracePeriod?: number;
   /**
@@ -70,13 +71,15 @@ export interface RunspacePoolOptions {
 export interface NormalizedPoolOptions {
   minRunspaces: number;
   maxRunspaces: number;
-  readonly idleTimeout: number;
+  /** Undefined: idle runspaces are never trimmed. */
+  readonly idleTimeout: number | undefined;
   readonly variables: Readonly<Record<string, unknown>>;
   readonly modules: readonly string[];
   readonly startup: readonly StartupScript[];
   readonly throwOnOpenError: boolean;
   readonly resourceLimits: ResourceLimits | undefined;
-  readonly cancelGracePeriod: number;
+  /** Undefined: a cancelled call is never recycled, however long it runs on. */
+  readonly cancelGracePeriod: number | undefined;
   readonly spinBeforeSleep: number;
   readonly jobThrottleLimit: number;
 }
@@ -85,10 +88,10 @@ export function isValidCount(value: unknown, min: number): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= min;
 }
 
-export function assertTimeMs(name: string, value: unknown): asserts value is number | undefined {
+function assertMicroseconds(name: string, value: unknown): asserts value is number | undefined {
   if (value === undefined) return;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new InvalidArgumentError(name, `expected a non-negative number, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(name, `expected microseconds >= 0, got ${String(value)}`);
   }
 }
 
@@ -120,9 +123,9 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
   if (minRunspaces > maxRunspaces) {
     throw new InvalidArgumentError('minRunspaces', `minRunspaces (${minRunspaces}) cannot exceed maxRunspaces (${maxRunspaces})`);
   }
-  assertTimeMs('idleTimeout', options.idleTimeout);
-  assertTimeMs('cancelGracePeriod', options.cancelGracePeriod);
-  assertTimeMs('spinBeforeSleep', options.spinBeforeSleep);
+  const idleTimeout = options.idleTimeout === undefined ? 30_000 : timeoutMs('idleTimeout', options.idleTimeout);
+  const cancelGracePeriod = options.cancelGracePeriod === undefined ? 1000 : timeoutMs('cancelGracePeriod', options.cancelGracePeriod);
+  assertMicroseconds('spinBeforeSleep', options.spinBeforeSleep);
   const jobThrottleLimit = options.jobThrottleLimit ?? Infinity;
   if (jobThrottleLimit !== Infinity && !isValidCount(jobThrottleLimit, 1)) {
     throw new InvalidArgumentError('jobThrottleLimit', `expected an integer >= 1, got ${String(jobThrottleLimit)}`);
@@ -141,13 +144,13 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
   return {
     minRunspaces,
     maxRunspaces,
-    idleTimeout: options.idleTimeout ?? 30_000,
+    idleTimeout,
     variables,
     modules: (session.modules ?? []).map((m, i) => moduleSpecifier(m, callerFile, `initialSessionState.modules[${i}]`)),
     startup,
     throwOnOpenError: session.throwOnOpenError ?? false,
     resourceLimits: options.resourceLimits,
-    cancelGracePeriod: options.cancelGracePeriod ?? 1000,
+    cancelGracePeriod,
     spinBeforeSleep: options.spinBeforeSleep ?? 100,
     jobThrottleLimit,
   };

@@ -25,8 +25,12 @@ import {
 } from '../protocol/messages.js';
 import { decodeRecord, type StreamRecord } from '../protocol/stream-records.js';
 import { syncArena } from '../sync/arena.js';
-import { Fifo } from './fifo.js';
-import type { Task } from './task.js';
+import { startTimer, type Timer } from '../util/deadline.js';
+import { Fifo } from '../util/fifo.js';
+import { assertMove, type RunspacePhase } from './runspace-phase.js';
+import type { Task as AnyTask } from './task.js';
+
+type Task = AnyTask<RunspaceHost>;
 
 // One file, built from runspace/worker.ts by `npm run build`: Node's ESM loader
 // pays about a millisecond per module, and every runspace pays it at startup.
@@ -63,6 +67,8 @@ export interface ExitInfo {
   readonly intended: boolean;
   /** True when it stopped before it finished opening. */
   readonly duringOpen: boolean;
+  /** The phase it worked in last (before the pool retired it, if it did): says whom its calls were for. */
+  readonly phaseBefore: RunspacePhase;
 }
 
 export interface HostEvents {
@@ -83,8 +89,6 @@ export interface HostOptions {
   readonly spinBeforeSleepUs: number;
 }
 
-export type HostStatus = 'opening' | 'open' | 'exited';
-
 export class RunspaceHost {
   readonly id: number;
   readonly control: Int32Array;
@@ -92,19 +96,20 @@ export class RunspaceHost {
   readonly link: AffinityLink;
   readonly inFlight = new Fifo<Task>();
   /** Settles when the worker has exited. */
-  readonly exited: Promise<void>;
+  readonly gone: Promise<void>;
   /** Settles true once the runspace is ready, false if it stopped before. */
   readonly opened: Promise<boolean>;
   #settleOpened!: (ready: boolean) => void;
-  status: HostStatus = 'opening';
-  /** Owned by a `Runspace` handle: the pool schedules nothing else here. */
-  acquired = false;
-  /** Opened for one call alone (`useNewRunspace`) and closed after it; outside min, max and the idle stack. */
-  dedicated = false;
+  #phase: RunspacePhase;
+  #retiredFrom: RunspacePhase | undefined;
+  /** True once the runspace said it is ready (its modules and startup scripts ran). */
+  #ready = false;
+  /** Why it exited, for calls made later through a `Runspace` handle. */
+  #exitError: RunspaceBrokenError | undefined;
   /** Estimated nanoseconds of work sent and not yet answered. */
   pendingNs = 0;
-  /** Timer that trims this runspace when it stays idle. */
-  idleTimer: NodeJS.Timeout | undefined;
+  /** Trims this runspace when it stays idle; cancelled by leaving the idle phase. */
+  #idleTimer: Timer | undefined;
   readonly #worker: Worker;
   readonly #events: HostEvents;
   readonly #knownScripts = new Set<number>();
@@ -114,8 +119,10 @@ export class RunspaceHost {
   #intendedReason: string | undefined;
   #referenced = true;
 
-  constructor(options: HostOptions, events: HostEvents) {
+  /** @param dedicated Opened for one call alone (`useNewRunspace`) and closed after it. */
+  constructor(options: HostOptions, events: HostEvents, dedicated: boolean) {
     this.#events = events;
+    this.#phase = dedicated ? 'dedicated' : 'opening';
     const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     this.control = new Int32Array(control);
     const affinity = new MessageChannel();
@@ -144,12 +151,49 @@ export class RunspaceHost {
     this.#worker.on('error', (error) => {
       this.#error = error;
     });
-    this.exited = new Promise((resolve) => {
+    this.gone = new Promise((resolve) => {
       this.#worker.once('exit', (exitCode) => {
         this.#onExit(exitCode);
         resolve();
       });
     });
+  }
+
+  /** The one phase this runspace is in (see runspace-phase.ts). */
+  get phase(): RunspacePhase {
+    return this.#phase;
+  }
+
+  get exited(): boolean {
+    return this.#phase === 'exited';
+  }
+
+  /** The error calls made through its handle after it died reject with. */
+  get exitError(): RunspaceBrokenError | undefined {
+    return this.#exitError;
+  }
+
+  /** The only way the phase changes; an illegal move throws. Leaving `idle` disarms the idle timer. */
+  moveTo(next: RunspacePhase): void {
+    assertMove(this.#phase, next, this.id);
+    if (this.#phase === 'idle') this.#disarmIdleTimer();
+    if (next === 'retiring') this.#retiredFrom = this.#phase;
+    this.#phase = next;
+  }
+
+  /** Calls `trim` after `ms` idle milliseconds (`undefined`: never), unless the runspace leaves `idle` first. */
+  armIdleTimer(ms: number | undefined, trim: () => void): void {
+    if (this.#phase !== 'idle') return;
+    this.#disarmIdleTimer();
+    this.#idleTimer = startTimer(ms, () => {
+      this.#idleTimer = undefined;
+      trim();
+    }).unref();
+  }
+
+  #disarmIdleTimer(): void {
+    this.#idleTimer?.cancel();
+    this.#idleTimer = undefined;
   }
 
   /** Sends tasks in one message. Tasks that cannot be cloned are rejected alone. */
@@ -185,7 +229,7 @@ export class RunspaceHost {
 
   /** Asks the running or waiting task to stop: shared flag first, then a message. */
   cancel(task: Task, kind: CancelKind): void {
-    if (this.status === 'exited' || task.host !== this) return;
+    if (this.#phase === 'exited' || task.host !== this) return;
     Atomics.store(this.control, cancelSlot(task.seq), task.seq);
     this.#worker.postMessage({ type: 'cancel', seq: task.seq, kind });
   }
@@ -195,16 +239,14 @@ export class RunspaceHost {
     return Atomics.load(this.control, ControlSlot.Started) >= task.seq;
   }
 
-  /** True once the pool decided to end this runspace (it may not have exited yet). */
-  get retiring(): boolean {
-    return this.#intendedReason !== undefined;
-  }
-
   /** Ends the worker now; in-flight work is reported through `exited` with `reason`. */
   terminate(reason: string): Promise<void> {
-    this.#intendedReason ??= reason;
-    void this.#worker.terminate();
-    return this.exited;
+    if (this.#phase !== 'exited') {
+      this.#intendedReason ??= reason;
+      if (this.#phase !== 'retiring') this.moveTo('retiring');
+      void this.#worker.terminate();
+    }
+    return this.gone;
   }
 
   #send(task: Task): void {
@@ -216,14 +258,7 @@ export class RunspaceHost {
       this.inFlight.pop();
       this.#unstage(task);
       this.#nextSeq--;
-      task.reject(
-        findUncloneable(task.spec.using, 'using') ??
-          findUncloneable(task.spec.args, 'args') ??
-          (task.spec.input === undefined ? undefined : findUncloneable(task.spec.input, 'input')) ??
-          (task.spec.chunk === undefined ? undefined : findUncloneable(task.spec.chunk.items, 'items')) ??
-          (task.spec.fn.kind === 'setVariable' ? findUncloneable(task.spec.fn.value, `variable '${task.spec.fn.name}'`) : undefined) ??
-          error,
-      );
+      rejectUnsent(task, error);
       return;
     }
     this.#markScriptKnown(task);
@@ -243,10 +278,7 @@ export class RunspaceHost {
       task.reject(error);
       return undefined;
     }
-    task.host = this;
-    task.seq = this.#nextSeq++;
-    task.state = 'dispatched';
-    task.dispatchedAt = performance.now();
+    task.placeOn(this, this.#nextSeq++);
     this.pendingNs += task.spec.cost.ns;
     this.inFlight.push(task);
     return wire;
@@ -254,36 +286,29 @@ export class RunspaceHost {
 
   #encode(task: Task, seq: number): WireTask {
     const { fn, definition } = task.spec;
-    const link = this.link;
-    const copiesBefore = link.copiesEncoded;
+    const encoder = this.link.encoder();
     const ref = fn.kind === 'script' && definition !== undefined && !this.#knownScripts.has(fn.id)
       ? { ...fn, definition }
-      : fn.kind === 'setVariable' ? { ...fn, value: link.encode(fn.value) } : fn;
+      : fn.kind === 'setVariable' ? { ...fn, value: encoder.encode(fn.value) } : fn;
     const { usingId, chunk, input } = task.spec;
     const using = task.spec.using === undefined || (usingId !== undefined && this.#knownUsings.has(usingId))
       ? undefined
-      : (link.encode(task.spec.using) as Readonly<Record<string, unknown>>);
-    const wire: WireTask = { seq, fn: ref, args: link.encodeArgs(task.spec.args), using };
-    if (usingId === undefined && chunk === undefined && input === undefined && link.copiesEncoded === copiesBefore) return wire;
-    return {
-      ...wire,
-      usingId,
-      chunk: chunk === undefined ? undefined : { ...chunk, items: link.encodeArgs(chunk.items) },
-      input: input === undefined ? undefined : link.encodeArgs(input),
-      loadsClasses: link.copiesEncoded !== copiesBefore,
-    };
+      : (encoder.encode(task.spec.using) as Readonly<Record<string, unknown>>);
+    const wire: WireTask = { seq, fn: ref, args: encoder.encodeArgs(task.spec.args), using };
+    if (usingId === undefined && chunk === undefined && input === undefined && !encoder.loadsClasses) return wire;
+    const encodedChunk = chunk === undefined ? undefined : { ...chunk, items: encoder.encodeArgs(chunk.items) };
+    const encodedInput = input === undefined ? undefined : encoder.encodeArgs(input);
+    return { ...wire, usingId, chunk: encodedChunk, input: encodedInput, loadsClasses: encoder.loadsClasses };
   }
 
   /** Drops a cached `using` value in the runspace once its loop is over. */
   forgetUsing(usingId: number): void {
-    if (!this.#knownUsings.delete(usingId) || this.status === 'exited') return;
+    if (!this.#knownUsings.delete(usingId) || this.#phase === 'exited') return;
     this.#worker.postMessage({ type: 'forget', usingId });
   }
 
   #unstage(task: Task): void {
-    task.host = undefined;
-    task.seq = 0;
-    task.state = 'queued';
+    task.requeue();
     this.pendingNs -= task.spec.cost.ns;
   }
 
@@ -293,7 +318,7 @@ export class RunspaceHost {
   }
 
   #setReferenced(referenced: boolean): void {
-    if (this.#referenced === referenced || this.status === 'exited') return;
+    if (this.#referenced === referenced || this.#phase === 'exited') return;
     this.#referenced = referenced;
     if (referenced) this.#worker.ref();
     else this.#worker.unref();
@@ -327,7 +352,7 @@ export class RunspaceHost {
         return;
       }
       case 'ready':
-        this.status = 'open';
+        this.#ready = true;
         this.#setReferenced(this.inFlight.length > 0);
         this.#settleOpened(true);
         this.#events.ready(this, message.openErrors.map(deserializeError));
@@ -336,10 +361,10 @@ export class RunspaceHost {
   };
 
   #onExit(exitCode: number): void {
-    const duringOpen = this.status === 'opening';
-    this.status = 'exited';
+    const duringOpen = !this.#ready;
+    const phaseBefore = this.#phase === 'retiring' ? this.#retiredFrom! : this.#phase;
+    this.moveTo('exited');
     this.#settleOpened(false);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
     const started = Atomics.load(this.control, ControlSlot.Started);
     const itemsStarted = Atomics.load(this.control, ControlSlot.ItemsStarted);
     const lost: Task[] = [];
@@ -349,21 +374,44 @@ export class RunspaceHost {
         unstarted.push(task);
         continue;
       }
-      task.itemsStarted = task.seq === started ? itemsStarted : (task.spec.chunk?.items.length ?? 0);
+      task.lostAfter(task.seq === started ? itemsStarted : (task.spec.chunk?.items.length ?? 0));
       lost.push(task);
     }
     this.pendingNs = 0;
     const reason = this.#intendedReason ?? describeExit(this.#error);
+    this.#exitError = new RunspaceBrokenError(this.id, exitCode, reason, { cause: this.#error });
     // Objects living in this runspace are gone: calls waiting on them, and later ones, fail.
-    this.link.close(new RunspaceBrokenError(this.id, exitCode, reason, { cause: this.#error }));
+    this.link.close(this.#exitError);
     this.#events.exited(this, {
       exitCode,
       error: this.#error,
       intended: this.#intendedReason !== undefined,
       duringOpen,
       reason,
+      phaseBefore,
     }, lost, unstarted);
   }
+}
+
+/**
+ * A task whose message could not be sent: rejected with the error that names
+ * the value that cannot cross. When that value is one of a chunk's items, the
+ * task says so, and the loop tries each item alone.
+ */
+function rejectUnsent(task: Task, error: unknown): void {
+  const { spec } = task;
+  const found =
+    findUncloneable(spec.using, 'using', 'using') ??
+    findUncloneable(spec.args, 'args') ??
+    (spec.input === undefined ? undefined : findUncloneable(spec.input, 'input')) ??
+    (spec.fn.kind === 'setVariable' ? findUncloneable(spec.fn.value, `variable '${spec.fn.name}'`) : undefined);
+  if (found !== undefined) {
+    task.reject(found);
+    return;
+  }
+  const item = spec.chunk === undefined ? undefined : findUncloneable(spec.chunk.items, 'items');
+  if (item !== undefined) task.rejectUncloneableItems(item);
+  else task.reject(error);
 }
 
 function describeExit(error: unknown): string {

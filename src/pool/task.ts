@@ -1,7 +1,18 @@
 /**
- * One unit of accepted work, from `invoke()` until its promise settles. A task
- * settles exactly once; every later attempt is ignored, which is what lets a
- * timeout, an abort, a result and a runspace's death race safely.
+ * One unit of accepted work, from `invoke()` until its promise settles.
+ *
+ * **The settle rule.** Every accepted task settles exactly once: with its
+ * result, its error, a cancellation error, `RunspaceBrokenError` when it had
+ * started in a runspace that died, or `PoolClosedError` when the pool closed
+ * before it started. "Exactly once" is enforced here: `resolve`/`reject` on a
+ * settled task are ignored, which is what lets a timeout, an abort, a result
+ * and a runspace's death race safely. "At least once" is enforced where tasks
+ * can get stuck: a runspace hands back every task it holds when it exits
+ * (`RunspaceHost`, split into started and unstarted), and the supervisor
+ * settles or requeues each of them; the waiting line is drained with
+ * `PoolClosedError` when the pool closes or breaks.
+ *
+ * Only `pool/` changes a task. The layers above see a {@link TaskView}.
  *
  * @module
  */
@@ -10,8 +21,8 @@ import { OperationCancelledError, TimeoutError } from '../errors.js';
 import type { CancelKind, FunctionRef, ScriptDefinition, WireChunk } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { TransferListItem } from 'node:worker_threads';
+import { invariant } from '../util/invariant.js';
 import type { CostEstimate } from './batching.js';
-import type { RunspaceHost } from './runspace-host.js';
 
 export type TaskState = 'queued' | 'dispatched' | 'settled';
 
@@ -33,18 +44,33 @@ export interface TaskSpec {
   readonly keepResultWhenCancelled?: boolean;
 }
 
-export class Task {
-  state: TaskState = 'queued';
-  host: RunspaceHost | undefined;
-  /** Sequence number on its runspace, once dispatched. */
-  seq = 0;
-  readonly enqueuedAt = performance.now();
-  dispatchedAt = 0;
-  /** Set once cancellation was asked for; decides how the task settles. */
-  cancelKind: CancelKind | undefined;
-  cancelReason: unknown;
+/** What the layers above the pool may read of a task they submitted. */
+export interface TaskView {
+  readonly promise: Promise<unknown>;
+  /** Sent to a runspace and not settled. */
+  readonly dispatched: boolean;
+  /** The runspace it was last sent to. */
+  readonly runspaceId: number | undefined;
   /** For a chunk lost with its runspace: how many of its items had started. */
-  itemsStarted = 0;
+  readonly itemsStarted: number;
+  /** It was rejected because some of its chunk's items cannot be cloned (each item should be tried alone). */
+  readonly uncloneableItems: boolean;
+}
+
+/** The runspace a task was sent to, as far as a task needs to know. */
+export interface TaskRunner {
+  readonly id: number;
+}
+
+export class Task<H extends TaskRunner = TaskRunner> implements TaskView {
+  #state: TaskState = 'queued';
+  #host: H | undefined;
+  #seq = 0;
+  readonly enqueuedAt = performance.now();
+  #cancelKind: CancelKind | undefined;
+  #cancelReason: unknown;
+  #itemsStarted = 0;
+  #uncloneableItems = false;
   readonly promise: Promise<unknown>;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;
@@ -57,8 +83,71 @@ export class Task {
     });
   }
 
+  get state(): TaskState {
+    return this.#state;
+  }
+
   get settled(): boolean {
-    return this.state === 'settled';
+    return this.#state === 'settled';
+  }
+
+  get dispatched(): boolean {
+    return this.#state === 'dispatched';
+  }
+
+  /** The runspace it was sent to (kept after it settles, for the record). */
+  get host(): H | undefined {
+    return this.#host;
+  }
+
+  get runspaceId(): number | undefined {
+    return this.#host?.id;
+  }
+
+  /** Sequence number on its runspace, once dispatched. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get cancelKind(): CancelKind | undefined {
+    return this.#cancelKind;
+  }
+
+  get itemsStarted(): number {
+    return this.#itemsStarted;
+  }
+
+  get uncloneableItems(): boolean {
+    return this.#uncloneableItems;
+  }
+
+  /** Sent to `host` as its `seq`-th task. */
+  placeOn(host: H, seq: number): void {
+    invariant(this.#state === 'queued', `a ${this.#state} task cannot be dispatched`);
+    this.#state = 'dispatched';
+    this.#host = host;
+    this.#seq = seq;
+  }
+
+  /** Back in line: its send failed, or its runspace died before starting it. */
+  requeue(): void {
+    if (this.#state === 'settled') return;
+    this.#state = 'queued';
+    this.#host = undefined;
+    this.#seq = 0;
+  }
+
+  /** Records that a runspace died while running it, `itemsStarted` items of its chunk begun. */
+  lostAfter(itemsStarted: number): void {
+    this.#itemsStarted = itemsStarted;
+  }
+
+  /** Marks cancellation as asked for; false when it settled or was already cancelled. */
+  markCancelled(kind: CancelKind, reason: unknown): boolean {
+    if (this.#state === 'settled' || this.#cancelKind !== undefined) return false;
+    this.#cancelKind = kind;
+    this.#cancelReason = reason;
+    return true;
   }
 
   onSettle(cleanup: () => void): void {
@@ -66,30 +155,33 @@ export class Task {
   }
 
   resolve(value: unknown): void {
-    if (this.state === 'settled') return;
-    this.state = 'settled';
-    this.#runCleanups();
-    this.#resolve(value);
+    if (this.#finish()) this.#resolve(value);
   }
 
   reject(error: unknown): void {
-    if (this.state === 'settled') return;
-    this.state = 'settled';
-    this.#runCleanups();
-    this.#reject(error);
+    if (this.#finish()) this.#reject(error);
+  }
+
+  /** Rejects because items of its chunk cannot be cloned (the loop retries them one by one). */
+  rejectUncloneableItems(error: unknown): void {
+    if (this.#state === 'settled') return;
+    this.#uncloneableItems = true;
+    this.reject(error);
   }
 
   /** The error a cancelled task settles with. */
   cancellationError(runspaceRecycled: boolean): Error {
-    return this.cancelKind === 'timeout'
+    return this.#cancelKind === 'timeout'
       ? new TimeoutError(this.timeout ?? 0, runspaceRecycled)
-      : new OperationCancelledError(this.cancelReason, runspaceRecycled);
+      : new OperationCancelledError(this.#cancelReason, runspaceRecycled);
   }
 
-  #runCleanups(): void {
+  #finish(): boolean {
+    if (this.#state === 'settled') return false;
+    this.#state = 'settled';
     const cleanups = this.#cleanups;
-    if (cleanups === undefined) return;
     this.#cleanups = undefined;
-    for (const cleanup of cleanups) cleanup();
+    if (cleanups !== undefined) for (const cleanup of cleanups) cleanup();
+    return true;
   }
 }

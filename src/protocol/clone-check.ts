@@ -8,32 +8,22 @@
  * @module
  */
 
-import { classInfo } from '../affinity/class-registry.js';
-import { isRemote } from '../affinity/remote.js';
 import { UncloneableValueError, UsingFunctionError } from '../errors.js';
-
-/**
- * Refuse functions among `using` values, as PowerShell refuses script blocks
- * in `$using:`. Classes with runspace affinity (and handles of such classes)
- * are the exception: they cross by module and name.
- */
-export function assertNoFunctionsInUsing(using: Readonly<Record<string, unknown>> | undefined): void {
-  if (using === undefined) return;
-  for (const key of Object.keys(using)) {
-    const value = using[key];
-    if (typeof value === 'function' && classInfo(value) === undefined && !isRemote(value)) throw new UsingFunctionError(`using.${key}`);
-  }
-}
 
 /**
  * Returns the error describing the first uncloneable value under `root`, or
  * undefined when everything clones (then the failure was elsewhere).
  */
-export function findUncloneable(root: unknown, rootPath: string): UncloneableValueError | UsingFunctionError | undefined {
+export function findUncloneable(
+  root: unknown,
+  rootPath: string,
+  /** `'using'`: a function found is a {@link UsingFunctionError}, as PowerShell refuses script blocks in `$using:`. */
+  role: 'using' | 'value' = 'value',
+): UncloneableValueError | UsingFunctionError | undefined {
   const seen = new Set<unknown>();
   const visit = (value: unknown, path: string): UncloneableValueError | UsingFunctionError | undefined => {
     if (typeof value === 'function') {
-      return path.startsWith('using')
+      return role === 'using'
         ? new UsingFunctionError(path)
         : new UncloneableValueError(path, 'functions cannot be copied between threads');
     }

@@ -1,3 +1,5 @@
+import { setThreadGlobal, threadGlobal } from '../util/thread-globals.js';
+
 /**
  * A runspace's session state: the variables that persist between calls in one
  * runspace, like `$script:` variables in a PowerShell runspace. It is never
@@ -46,14 +48,6 @@ export class MapSessionState implements SessionState {
 }
 
 /**
- * The thread's session lives on `globalThis` under a registered symbol: in a
- * runspace the worker's bundled entry and the `runspaces` package a user
- * imports there are two copies of this module, and both must see one session.
- */
-const SESSION_KEY = Symbol.for('runspaces.session');
-type SessionSlot = Record<symbol, SessionState | undefined>;
-
-/**
  * The session state of the runspace this code runs in: in a runspace, the
  * same object as `ctx.session`; on the main thread (a runspace too, as in
  * PowerShell), a session of its own. Code that is not handed a context, such
@@ -72,11 +66,12 @@ type SessionSlot = Record<symbol, SessionState | undefined>;
  * ```
  */
 export function sessionState(): SessionState {
-  return ((globalThis as unknown as SessionSlot)[SESSION_KEY] ??= new MapSessionState());
+  // One session per thread, whichever copy of this module asks (see thread-globals.ts).
+  return threadGlobal<SessionState>('session', () => new MapSessionState());
 }
 
 /** @internal A runspace installs its session before any user code runs. */
 export function installSessionState(session: SessionState): SessionState {
-  (globalThis as unknown as SessionSlot)[SESSION_KEY] = session;
+  setThreadGlobal('session', session);
   return session;
 }

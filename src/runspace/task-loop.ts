@@ -13,7 +13,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import type { AffinityLink } from '../affinity/link.js';
+import type { AffinityLink, MessageEncoder } from '../affinity/link.js';
 import { ModuleExportError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { serializeError } from '../protocol/error-codec.js';
@@ -137,11 +137,11 @@ export class TaskLoop implements ContextHost {
         continue;
       }
       this.#current = context;
-      const copiesBefore = link.copiesEncoded;
+      const encoder = link.encoder();
       try {
         if (task.wire.chunk !== undefined) {
-          const outcome = await this.#runChunk(task.wire, task.wire.chunk, context);
-          this.#results.push({ seq, ok: true, value: outcome, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses: link.copiesEncoded !== copiesBefore });
+          const outcome = await this.#runChunk(task.wire, task.wire.chunk, context, encoder);
+          this.#results.push({ seq, ok: true, value: outcome, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses: encoder.loadsClasses });
           this.#current = undefined;
           continue;
         }
@@ -150,8 +150,8 @@ export class TaskLoop implements ContextHost {
           this.#flush();
           value = await value;
         }
-        const encoded = link.encode(value);
-        this.#results.push({ seq, ok: true, value: encoded, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses: link.copiesEncoded !== copiesBefore });
+        const encoded = encoder.encode(value);
+        this.#results.push({ seq, ok: true, value: encoded, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses: encoder.loadsClasses });
       } catch (error) {
         this.#results.push({ seq, ok: false, error: serializeError(error), runNs: Math.round((performance.now() - started) * 1e6), cancelled: context.cancelled });
       }
@@ -212,7 +212,7 @@ export class TaskLoop implements ContextHost {
    * only an item that returned a promise. An item that fails because it was
    * cancelled is not a failure of the item: the chunk just stops.
    */
-  async #runChunk(wire: WireTask, chunk: WireChunk, context: TaskContext): Promise<ChunkOutcome> {
+  async #runChunk(wire: WireTask, chunk: WireChunk, context: TaskContext, encoder: MessageEncoder): Promise<ChunkOutcome> {
     const fn = await this.#resolve(wire.fn);
     const { items, firstIndex, stopOnError } = chunk;
     const values: unknown[] = [];
@@ -229,7 +229,7 @@ export class TaskLoop implements ContextHost {
           this.#flush();
           value = await value;
         }
-        values.push(this.link.encode(value));
+        values.push(encoder.encode(value));
       } catch (error) {
         if (context.cancelled) break;
         values.push(undefined);

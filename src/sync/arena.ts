@@ -29,6 +29,7 @@
  */
 
 import { InvalidArgumentError, SyncArenaFullError } from '../errors.js';
+import { setThreadGlobal, threadGlobal } from '../util/thread-globals.js';
 
 export const enum Slot {
   State = 0,
@@ -71,7 +72,6 @@ const CELLS_BYTES = (HEADER_INTS + ARENA_CELLS * CELL_INTS) * 4;
 const NAME_ENTRY_UNITS = MAX_NAME_LENGTH + 2; // length, padding, then the units
 const ARENA_BYTES = CELLS_BYTES + ARENA_CELLS * NAME_ENTRY_UNITS * 2;
 
-const ARENA_KEY = Symbol.for('runspaces.sync.arena');
 
 /** A cell: the shared slots of one primitive. */
 export interface Cell {
@@ -83,13 +83,12 @@ export interface Cell {
 
 /** The arena this thread shares with every runspace of the process. */
 export function syncArena(): SharedArrayBuffer {
-  const globals = globalThis as unknown as Record<symbol, SharedArrayBuffer | undefined>;
-  return (globals[ARENA_KEY] ??= new SharedArrayBuffer(ARENA_BYTES));
+  return threadGlobal('syncArena', () => new SharedArrayBuffer(ARENA_BYTES));
 }
 
 /** Used by a runspace at start, before any user code: adopt the pool's arena. */
 export function adoptSyncArena(buffer: SharedArrayBuffer): void {
-  (globalThis as unknown as Record<symbol, SharedArrayBuffer>)[ARENA_KEY] = buffer;
+  setThreadGlobal('syncArena', buffer);
 }
 
 export function cellAt(buffer: SharedArrayBuffer, base: number): Cell {

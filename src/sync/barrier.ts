@@ -29,7 +29,8 @@ import { InvalidArgumentError, InvalidOperationError } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
-import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
+import { assertMayBlock, blockUntil, deadlineOf, waitUntil } from './waiting.js';
+import { timeoutMs } from '../util/deadline.js';
 
 const PHASE_SHIFT = 16;
 const ARRIVED_MASK = 0xffff;
@@ -135,7 +136,7 @@ export class Barrier {
   /** Arrives and blocks this runspace until every participant has (true) or `timeout` ms pass (false, arrival withdrawn). */
   signalAndWait(timeout?: number): boolean {
     if (isMainThread) assertMayBlock('Barrier.signalAndWait', 'await barrier.signalAndWaitAsync()');
-    const deadline = deadlineOf(validTimeout(timeout));
+    const deadline = deadlineOf(timeoutMs('timeout', timeout));
     const phase = this.#arrive();
     if (phase === undefined) return true;
     const passed = blockUntil(this.#slots, Slot.State, Slot.Waiters, () => this.#phaseOf() !== phase, deadline);
@@ -144,7 +145,7 @@ export class Barrier {
 
   /** Arrives and waits without blocking: true when the phase completed, false on timeout (arrival withdrawn); rejects on abort. */
   async signalAndWaitAsync(options?: WaitOptions): Promise<boolean> {
-    const deadline = deadlineOf(validTimeout(options?.timeout));
+    const deadline = deadlineOf(timeoutMs('timeout', options?.timeout));
     const phase = this.#arrive();
     if (phase === undefined) return true;
     try {

@@ -11,7 +11,8 @@ import { isMainThread } from 'node:worker_threads';
 import { newCell, Slot, type Cell, type Kind } from './arena.js';
 import type { MutexAcquireOptions } from './mutex.js';
 import { adoptCell, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
-import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
+import { assertMayBlock, blockUntil, deadlineOf, waitUntil } from './waiting.js';
+import { timeoutMs } from '../util/deadline.js';
 
 /** Options of an async wait: `timeout` ms (then false), `signal` (then `OperationCancelledError`). */
 export type WaitOptions = MutexAcquireOptions;
@@ -58,14 +59,14 @@ export abstract class EventHandle {
   /** Blocks this runspace's thread until the event lets it pass (true) or `timeout` ms pass (false). Refused on the main thread. */
   waitOne(timeout?: number): boolean {
     if (isMainThread) assertMayBlock(`${this.constructor.name}.waitOne`, `await ${this.constructor.name.replace(/^./, (c) => c.toLowerCase())}.waitAsync()`);
-    return blockUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, deadlineOf(validTimeout(timeout)));
+    return blockUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, deadlineOf(timeoutMs('timeout', timeout)));
   }
 
   /** Waits without blocking: true when the event let it pass, false on timeout; rejects on abort. */
   waitAsync(options?: WaitOptions): Promise<boolean> {
     if (options === undefined && this.tryPass()) return READY;
     try {
-      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, deadlineOf(validTimeout(options?.timeout)), options?.signal);
+      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, deadlineOf(timeoutMs('timeout', options?.timeout)), options?.signal);
     } catch (error) {
       return Promise.reject(error);
     }

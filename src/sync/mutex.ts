@@ -55,7 +55,8 @@ import { openNamed, openNamedKey, tryOpenExistingKey, tryOpenExistingNamed } fro
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { isMainThread } from 'node:worker_threads';
-import { assertMayBlock, blockWhile, deadlineOf, validTimeout, waitTurn, waitWhile } from './waiting.js';
+import { assertMayBlock, blockWhile, deadlineOf, waitTurn, waitWhile } from './waiting.js';
+import { timeoutMs } from '../util/deadline.js';
 
 const SPINS = 100;
 const ACQUIRED: Promise<boolean> = Promise.resolve(true);
@@ -267,13 +268,13 @@ export class Mutex {
       return true;
     }
     if (this.#machine !== undefined) return this.#waitOneMachine(this.#machine, timeout);
-    if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadlineOf(validTimeout(timeout)))) return false;
+    if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadlineOf(timeoutMs('timeout', timeout)))) return false;
     this.#becomeOwner('thread');
     return true;
   }
 
   #waitOneMachine(machine: FileLock, timeout: number | undefined): boolean {
-    const deadline = deadlineOf(validTimeout(timeout));
+    const deadline = deadlineOf(timeoutMs('timeout', timeout));
     if (Atomics.compareExchange(this.#slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadline)) return false;
     const abandonedHere = this.#claim();
     return this.#holdMachine('thread', abandonedHere, machine.lockBlocking(deadline));
@@ -317,7 +318,7 @@ export class Mutex {
       return ACQUIRED;
     }
     try {
-      const timeout = validTimeout(options?.timeout);
+      const timeout = timeoutMs('timeout', options?.timeout);
       return this.#acquireFor('thread', deadlineOf(timeout), options?.signal);
     } catch (error) {
       return Promise.reject(error);
@@ -347,7 +348,7 @@ export class Mutex {
    * Throws `TimeoutError` when `timeout` passes first.
    */
   async withLock<T>(fn: (info: LockInfo) => T | Promise<T>, options: WithLockOptions = {}): Promise<T> {
-    const timeout = validTimeout(options.timeout);
+    const timeout = timeoutMs('timeout', options.timeout);
     const slots = this.#slots;
     if (this.#local.flows > 0 && flowHolds(this.#id)) {
       slots[Slot.Recursion]!++;

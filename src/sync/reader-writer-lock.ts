@@ -42,7 +42,8 @@ import type { WaitOptions } from './event-handle.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { SELF } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
-import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
+import { assertMayBlock, blockUntil, deadlineOf, waitUntil } from './waiting.js';
+import { timeoutMs } from '../util/deadline.js';
 
 const WRITERS_WAITING = Slot.Maximum;
 const EPOCH = Slot.Recursion;
@@ -120,7 +121,7 @@ export class ReaderWriterLock {
   /** Blocks this runspace until it may read (true) or `timeout` ms pass (false). */
   tryEnterReadLock(timeout?: number): boolean {
     if (isMainThread) assertMayBlock('ReaderWriterLock.enterReadLock', 'await lock.acquireRead() or lock.withReadLock()');
-    return blockUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadlineOf(validTimeout(timeout)));
+    return blockUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadlineOf(timeoutMs('timeout', timeout)));
   }
 
   exitReadLock(): void {
@@ -144,7 +145,7 @@ export class ReaderWriterLock {
   tryEnterWriteLock(timeout?: number): boolean {
     if (isMainThread) assertMayBlock('ReaderWriterLock.enterWriteLock', 'await lock.acquireWrite() or lock.withWriteLock()');
     this.#refuseRecursion();
-    const deadline = deadlineOf(validTimeout(timeout));
+    const deadline = deadlineOf(timeoutMs('timeout', timeout));
     Atomics.add(this.#slots, WRITERS_WAITING, 1);
     let entered = false;
     try {
@@ -168,7 +169,7 @@ export class ReaderWriterLock {
   /** Waits without blocking until it may read: true, or false on timeout; rejects on abort. */
   acquireRead(options?: WaitOptions): Promise<boolean> {
     try {
-      return waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadlineOf(validTimeout(options?.timeout)), options?.signal);
+      return waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadlineOf(timeoutMs('timeout', options?.timeout)), options?.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -178,7 +179,7 @@ export class ReaderWriterLock {
   async acquireWrite(options?: WaitOptions): Promise<boolean> {
     // No recursion check here: another async task of this thread holding the
     // lock is a reason to wait, not an error.
-    const deadline = deadlineOf(validTimeout(options?.timeout));
+    const deadline = deadlineOf(timeoutMs('timeout', options?.timeout));
     Atomics.add(this.#slots, WRITERS_WAITING, 1);
     let entered = false;
     try {

@@ -27,7 +27,8 @@ import { InvalidArgumentError, SemaphoreFullError } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
-import { assertMayBlock, blockUntil, deadlineOf, validTimeout, waitUntil } from './waiting.js';
+import { assertMayBlock, blockUntil, deadlineOf, waitUntil } from './waiting.js';
+import { timeoutMs } from '../util/deadline.js';
 import type { MutexAcquireOptions } from './mutex.js';
 
 const TAKEN: Promise<boolean> = Promise.resolve(true);
@@ -121,14 +122,14 @@ export class Semaphore {
   waitOne(timeout?: number): boolean {
     if (isMainThread) assertMayBlock('Semaphore.waitOne', 'await semaphore.acquire()');
     if (this.#tryTake()) return true;
-    return blockUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, deadlineOf(validTimeout(timeout)));
+    return blockUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, deadlineOf(timeoutMs('timeout', timeout)));
   }
 
   /** Takes a permit without blocking: true when taken, false on timeout; rejects on abort. */
   acquire(options?: MutexAcquireOptions): Promise<boolean> {
     if (options === undefined && this.#tryTake()) return TAKEN;
     try {
-      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, deadlineOf(validTimeout(options?.timeout)), options?.signal);
+      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, deadlineOf(timeoutMs('timeout', options?.timeout)), options?.signal);
     } catch (error) {
       return Promise.reject(error);
     }

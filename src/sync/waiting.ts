@@ -15,7 +15,10 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { BlockingWaitError, InvalidArgumentError, OperationCancelledError } from '../errors.js';
+import { BlockingWaitError, OperationCancelledError } from '../errors.js';
+import { remaining, startTimer, type Timer } from '../util/deadline.js';
+
+export { deadlineOf, remaining } from '../util/deadline.js';
 
 /** Longest single `waitAsync`: waits without a deadline are sliced into these. */
 const SLICE_MS = 30_000;
@@ -27,26 +30,8 @@ const SLICE_MS = 30_000;
  */
 export type WaitOutcome = 'notified' | 'woken' | 'timed-out' | 'aborted';
 
-/** A wait's timeout: milliseconds >= 0, or undefined / -1 / Infinity for none. */
-export function validTimeout(timeout: unknown): number | undefined {
-  if (timeout === undefined || timeout === Infinity || timeout === -1) return undefined;
-  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-    throw new InvalidArgumentError('timeout', `expected milliseconds >= 0 (or -1/Infinity for no limit), got ${String(timeout)}`);
-  }
-  return timeout;
-}
-
 export function assertMayBlock(method: string, alternative: string): void {
   if (isMainThread) throw new BlockingWaitError(method, alternative);
-}
-
-/** Milliseconds left until `deadline` (Infinity stays Infinity). */
-export function remaining(deadline: number): number {
-  return deadline === Infinity ? Infinity : Math.max(0, deadline - performance.now());
-}
-
-export function deadlineOf(timeout: number | undefined): number {
-  return timeout === undefined || timeout === Infinity || timeout < 0 ? Infinity : performance.now() + timeout;
 }
 
 /** Blocks this thread while `slots[index] === expected`, until woken or the deadline. */
@@ -179,10 +164,10 @@ export async function waitTurn(ahead: Promise<void>, deadline: number, signal: A
   if (signal?.aborted) return 'aborted';
   const left = remaining(deadline);
   if (left <= 0) return 'timed-out';
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   let onAbort: (() => void) | undefined;
   const racers: Promise<WaitOutcome | 'turn'>[] = [ahead.then(() => 'turn' as const)];
-  if (left !== Infinity) racers.push(new Promise((resolve) => (timer = setTimeout(() => resolve('timed-out'), left))));
+  if (left !== Infinity) racers.push(new Promise((resolve) => (timer = startTimer(left, () => resolve('timed-out')))));
   if (signal !== undefined) {
     racers.push(new Promise((resolve) => {
       onAbort = () => resolve('aborted');
@@ -194,7 +179,7 @@ export async function waitTurn(ahead: Promise<void>, deadline: number, signal: A
     return await Promise.race(racers);
   } finally {
     releaseEventLoop();
-    if (timer !== undefined) clearTimeout(timer);
+    timer?.cancel();
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -38,7 +38,7 @@ import { closeSync, constants, existsSync, openSync, readSync, writeSync } from 
 import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
 import { LockDirectoryError, OperationCancelledError } from '../../errors.js';
-import { remaining } from '../waiting.js';
+import { remaining } from '../../util/deadline.js';
 
 interface NativeLocks {
   tryLock(fd: number, offset: number, length: number, options?: { shared?: boolean }): boolean;

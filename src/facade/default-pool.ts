@@ -5,10 +5,10 @@
  * @module
  */
 
-import { RunspacePool } from '../pool/runspace-pool.js';
-import type { LoopInput } from './input-source.js';
-import type { ForEachParallelOptions, LoopFunction } from './options.js';
-import type { ParallelLoop } from './parallel-loop.js';
+import { RunspacePool } from './runspace-pool.js';
+import type { LoopInput } from '../parallel/input-source.js';
+import type { ForEachParallelOptions, LoopFunction } from '../parallel/options.js';
+import type { ParallelLoop } from '../parallel/parallel-loop.js';
 
 let shared: RunspacePool | undefined;
 

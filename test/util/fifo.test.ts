@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { Fifo } from '../../dist/pool/fifo.js';
+import { Fifo } from '../../dist/util/fifo.js';
 
 test('the fifo keeps order through pushes, shifts, pops and put-backs at scale', () => {
   const fifo = new Fifo<number>();

@@ -1,0 +1,48 @@
+/**
+ * The pool's public states and events, shared by the pool core that raises
+ * them and the `RunspacePool` facade users subscribe on.
+ *
+ * @module
+ */
+
+import type { RunspaceOpenError } from '../errors.js';
+import type { StreamRecord } from '../protocol/stream-records.js';
+
+/** The states of a pool, as PowerShell's `RunspacePoolState`. */
+export type RunspacePoolState = 'BeforeOpen' | 'Opening' | 'Opened' | 'Closing' | 'Closed' | 'Broken';
+
+export interface PoolStateChange {
+  readonly previous: RunspacePoolState;
+  readonly state: RunspacePoolState;
+  /** Why the pool broke, for `Broken`. */
+  readonly reason?: Error;
+}
+
+export interface RunspaceClosedInfo {
+  readonly runspaceId: number;
+  readonly exitCode: number;
+  readonly reason: string;
+  /** True when the pool closed it (trimmed, recycled, pool closing); false when it died. */
+  readonly intended: boolean;
+}
+
+/** Events of a `RunspacePool`. */
+export interface RunspacePoolEvents {
+  stateChanged: [change: PoolStateChange];
+  /** Stream records of calls made without `onRecord`, and of startup scripts. */
+  record: [record: StreamRecord];
+  runspaceOpened: [runspaceId: number];
+  runspaceClosed: [info: RunspaceClosedInfo];
+  /** A module or startup script failed in a runspace (with `throwOnOpenError: false`, it serves anyway). */
+  runspaceOpenError: [error: RunspaceOpenError];
+}
+
+/** Raises one of the pool's events. */
+export type EmitPoolEvent = <K extends keyof RunspacePoolEvents>(event: K, ...args: RunspacePoolEvents[K]) => void;
+
+/** Options of `pool.acquire()`. */
+export interface AcquireOptions {
+  readonly signal?: AbortSignal;
+  /** Milliseconds to wait for a runspace before rejecting with `TimeoutError`; `Infinity`: no limit. */
+  readonly timeout?: number;
+}
