@@ -14,7 +14,8 @@ export class AcquireRequest {
   #reject!: (error: unknown) => void;
   #cleanups: (() => void)[] = [];
 
-  constructor() {
+  /** @param cancellable It has a signal or a timeout: it may settle while it waits in line. */
+  constructor(readonly cancellable: boolean) {
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;

@@ -113,8 +113,8 @@ export class PoolCore {
     } catch (error) {
       return Promise.reject(error);
     }
-    const request = new AcquireRequest();
-    request.onSettle(onCancel(options.signal, timeout, (cause) => request.reject(cancellationOf(cause, false))));
+    const request = new AcquireRequest(options.signal !== undefined || timeout !== undefined);
+    if (request.cancellable) request.onSettle(onCancel(options.signal, timeout, (cause) => request.reject(cancellationOf(cause, false))));
     if (!request.settled) this.#scheduler.request(request);
     return request.promise;
   }
@@ -179,10 +179,13 @@ export class PoolCore {
 
   #createTask(spec: TaskSpec, options: { readonly signal?: AbortSignal; readonly timeout?: number }): PoolTask {
     const timeout = timeoutMs('timeout', options.timeout);
-    const task: PoolTask = new Task(spec, timeout);
-    task.onSettle(onCancel(options.signal, timeout, (cause) => {
-      this.#cancel(task, cause.kind, cause.kind === 'abort' ? cause.reason : undefined);
-    }));
+    const { signal } = options;
+    const task: PoolTask = new Task(spec, timeout, signal !== undefined || timeout !== undefined);
+    if (task.cancellable) {
+      task.onSettle(onCancel(signal, timeout, (cause) => {
+        this.#cancel(task, cause.kind, cause.kind === 'abort' ? cause.reason : undefined);
+      }));
+    }
     return task;
   }
 

@@ -76,7 +76,11 @@ export class Task<H extends TaskRunner = TaskRunner> implements TaskView {
   #reject!: (error: unknown) => void;
   #cleanups: (() => void)[] | undefined;
 
-  constructor(readonly spec: TaskSpec, readonly timeout: number | undefined) {
+  /**
+   * @param timeout Milliseconds until it is cancelled (named in its `TimeoutError`).
+   * @param cancellable It has a signal or a timeout: it may settle while it waits in line.
+   */
+  constructor(readonly spec: TaskSpec, readonly timeout: number | undefined, readonly cancellable = false) {
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
