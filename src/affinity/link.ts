@@ -486,6 +486,10 @@ export class MessageEncoder implements ObjectCodec {
     this.#link = link;
   }
 
+  get peer(): number {
+    return this.#link.peer;
+  }
+
   get loadsClasses(): boolean {
     return this.#loadsClasses;
   }

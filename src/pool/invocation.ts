@@ -8,7 +8,7 @@
 
 import { classInfo } from '../affinity/class-registry.js';
 import { isRemote } from '../affinity/remote.js';
-import { InvalidArgumentError, UsingFunctionError } from '../errors.js';
+import { InvalidArgumentError, UncloneableValueError, UsingFunctionError } from '../errors.js';
 import type { FunctionRef } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { RunspaceContext } from '../runspace/context.js';
@@ -72,9 +72,16 @@ export function validateUsing(using: unknown): Readonly<Record<string, unknown>>
   if (using === null || typeof using !== 'object' || Array.isArray(using)) {
     throw new InvalidArgumentError('using', 'expected an object of named values');
   }
-  for (const key of Object.keys(using)) {
-    const value = (using as Record<string, unknown>)[key];
-    if (typeof value === 'function' && classInfo(value) === undefined && !isRemote(value)) throw new UsingFunctionError(`using.${key}`);
+  let key = '';
+  try {
+    for (key of Object.keys(using)) {
+      const value = (using as Record<string, unknown>)[key];
+      if (typeof value === 'function' && classInfo(value) === undefined && !isRemote(value)) throw new UsingFunctionError(`using.${key}`);
+    }
+  } catch (error) {
+    if (error instanceof UsingFunctionError) throw error;
+    // A getter or Proxy trap of the caller's value threw.
+    throw new UncloneableValueError(key === '' ? 'using' : `using.${key}`, `it could not be inspected (${error instanceof Error ? error.message : String(error)})`, { cause: error });
   }
   return using as Readonly<Record<string, unknown>>;
 }

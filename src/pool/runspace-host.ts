@@ -9,7 +9,7 @@
 
 import { MessageChannel, Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 import { AffinityLink } from '../affinity/link.js';
-import { RunspaceBrokenError } from '../errors.js';
+import { RunspaceBrokenError, RunspacesError, UncloneableValueError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import {
@@ -25,6 +25,7 @@ import {
 } from '../protocol/messages.js';
 import { decodeRecord, type StreamRecord } from '../protocol/stream-records.js';
 import { syncArena } from '../sync/arena.js';
+import { noteReleased } from '../sync/shared-cells.js';
 import { startTimer, type Timer } from '../util/deadline.js';
 import { Fifo } from '../util/fifo.js';
 import { assertMove, type RunspacePhase } from './runspace-phase.js';
@@ -275,7 +276,10 @@ export class RunspaceHost {
     try {
       wire = this.#encode(task, this.#nextSeq);
     } catch (error) {
-      task.reject(error);
+      // The library's own refusals (a class that cannot take part in affinity) stand as they are;
+      // anything else was thrown by the value itself, a getter or a Proxy trap: name where.
+      if (error instanceof RunspacesError) task.reject(error);
+      else rejectUnsent(task, error);
       return undefined;
     }
     task.placeOn(this, this.#nextSeq++);
@@ -351,6 +355,9 @@ export class RunspaceHost {
         this.#events.record(this, owner, decodeRecord(message.record));
         return;
       }
+      case 'released':
+        noteReleased(this.id, message.cells);
+        return;
       case 'ready':
         this.#ready = true;
         this.#setReferenced(this.inFlight.length > 0);
@@ -411,7 +418,7 @@ function rejectUnsent(task: Task, error: unknown): void {
   }
   const item = spec.chunk === undefined ? undefined : findUncloneable(spec.chunk.items, 'items');
   if (item !== undefined) task.rejectUncloneableItems(item);
-  else task.reject(error);
+  else task.reject(error instanceof Error && error.name === 'DataCloneError' ? new UncloneableValueError('a value', error.message, { cause: error }) : error);
 }
 
 function describeExit(error: unknown): string {

@@ -8,7 +8,7 @@
  * travel on a second channel, listed in affinity-messages.ts.
  * Runspace → main: `ready` (open finished), `results` (a batch of outcomes,
  * always in the order the tasks were sent), `record` (a stream record written
- * by a running task).
+ * by a running task), `released` (sync primitives it no longer holds).
  *
  * Besides messages, each runspace shares a small `Int32Array` control block
  * with the pool (see {@link ControlSlot}); it carries what must be visible
@@ -123,7 +123,9 @@ export type WireResult =
 export type FromRunspace =
   | { readonly type: 'ready'; readonly openErrors: readonly SerializedError[] }
   | { readonly type: 'results'; readonly results: readonly WireResult[] }
-  | { readonly type: 'record'; readonly seq: number; readonly record: WireRecord };
+  | { readonly type: 'record'; readonly seq: number; readonly record: WireRecord }
+  /** Unnamed sync primitives this runspace no longer holds: `[cell id, copies it had received]` (see shared-cells.ts). */
+  | { readonly type: 'released'; readonly cells: readonly (readonly [number, number])[] };
 
 /** What a runspace is given when it starts (its `workerData`). */
 export interface RunspaceBoot {

@@ -18,7 +18,7 @@
 
 // Imported for their registration: each primitive registers its reviver.
 import '../sync/primitives.js';
-import { isShareable, revive, type SharedHandle } from '../sync/shared-cells.js';
+import { isShareable, noteCrossed, revive, type SharedHandle } from '../sync/shared-cells.js';
 
 const MARK = '__runspaces_shared__';
 const OBJECT_MARK = '__runspaces_object__';
@@ -32,6 +32,8 @@ type ObjectMarker = { readonly [OBJECT_MARK]: object };
  * markers and back, for one crossing channel.
  */
 export interface ObjectCodec {
+  /** Thread id of the other end: a synchronization primitive crossing is registered against it. */
+  readonly peer: number;
   /** A marker body for `value`, or undefined to let the value cross as it is. */
   encodeObject(value: object): object | undefined;
   decodeObject(marker: object): unknown;
@@ -49,7 +51,11 @@ export function encodeShared(value: unknown, codec?: ObjectCodec, depth = 0): un
     const marker = codec.encodeObject(value);
     return marker === undefined ? value : ({ [OBJECT_MARK]: marker } satisfies ObjectMarker);
   }
-  if (isShareable(value)) return { [MARK]: value.toShared() } satisfies Marker;
+  if (isShareable(value)) {
+    const handle = value.toShared();
+    if (codec !== undefined) noteCrossed(value, handle, codec.peer, 'out');
+    return { [MARK]: handle } satisfies Marker;
+  }
   if (!isPlain(value)) {
     const marker = codec?.encodeObject(value);
     return marker === undefined ? value : ({ [OBJECT_MARK]: marker } satisfies ObjectMarker);
@@ -60,7 +66,12 @@ export function encodeShared(value: unknown, codec?: ObjectCodec, depth = 0): un
 
 export function decodeShared(value: unknown, codec?: ObjectCodec, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return value;
-  if (Object.hasOwn(value, MARK)) return revive((value as Marker)[MARK]);
+  if (Object.hasOwn(value, MARK)) {
+    const handle = (value as Marker)[MARK];
+    const primitive = revive(handle) as object;
+    if (codec !== undefined) noteCrossed(primitive, handle, codec.peer, 'in');
+    return primitive;
+  }
   if (codec !== undefined && Object.hasOwn(value, OBJECT_MARK)) return codec.decodeObject((value as ObjectMarker)[OBJECT_MARK]);
   if (depth >= MAX_DEPTH || !isPlain(value)) return value;
   return mapChildren(value, (child) => decodeShared(child, codec, depth + 1));

@@ -11,6 +11,7 @@ import { serializeError, type SerializedError } from '../protocol/error-codec.js
 import type { RunspaceBoot } from '../protocol/messages.js';
 import { AffinityLink } from '../affinity/link.js';
 import { adoptSyncArena } from '../sync/arena.js';
+import { onCellsReleased } from '../sync/shared-cells.js';
 import { installSessionState, MapSessionState } from './session-state.js';
 import { TaskLoop } from './task-loop.js';
 
@@ -19,6 +20,8 @@ const port = parentPort;
 const boot = workerData as RunspaceBoot;
 // Before any user code: named locks must resolve in the pool's arena.
 adoptSyncArena(boot.syncArena);
+// Primitives that crossed here and were collected: the pool stops tracking them.
+onCellsReleased((cells) => port.postMessage({ type: 'released', cells }));
 
 // Specifiers that are not relative resolve from here: 'runspaces' is this
 // package itself (self-reference through its exports map), and other bare
