@@ -14,7 +14,7 @@ describe('values that fight back', () => {
     for (let attempt = 0; attempt < 2; attempt++) {
       let call!: Promise<unknown>;
       expect(() => {
-        call = pool.invoke(() => 1, { args: [throwingGetterDeep()] });
+        call = pool.invoke((_ctx, _value: unknown) => 1, { args: [throwingGetterDeep()] });
       }).not.toThrow();
       const error = await call.catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UncloneableValueError);
@@ -29,13 +29,13 @@ describe('values that fight back', () => {
     await expect(pool.invoke(() => 1, { using: getter })).rejects.toMatchObject({ name: 'UncloneableValueError', path: 'using.token' });
     const trap = new Proxy({}, { ownKeys: () => { throw new Error('trap'); } });
     await expect(pool.invoke(() => 1, { using: trap })).rejects.toBeInstanceOf(UncloneableValueError);
-    await expect(pool.invoke(() => 1, { args: [{ deep: { deeper: trap } }] })).rejects.toMatchObject({ path: 'args[0].deep.deeper' });
+    await expect(pool.invoke((_ctx, _value: unknown) => 1, { args: [{ deep: { deeper: trap } }] })).rejects.toMatchObject({ path: 'args[0].deep.deeper' });
     expect(await pool.invoke(() => 'ok')).toBe('ok');
   });
 
   test('a harmless Proxy is named as a Proxy, which cannot cross', async () => {
     const proxy = new Proxy({ a: 1 }, {});
-    const error = await pool.invoke(() => 1, { args: [[1, proxy]] }).catch((e: unknown) => e);
+    const error = await pool.invoke((_ctx, _value: unknown) => 1, { args: [[1, proxy]] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UncloneableValueError);
     expect((error as UncloneableValueError).path).toBe('args[0][1]');
     expect((error as Error).message).toMatch(/Proxy/);
@@ -44,7 +44,7 @@ describe('values that fight back', () => {
   test('an uncloneable value 50,000 levels deep is found without overflowing the stack', async () => {
     let value: object = { leaf: Symbol('x') };
     for (let i = 0; i < 50_000; i++) value = { next: value };
-    const error = await pool.invoke(() => 1, { args: [value] }).catch((e: unknown) => e);
+    const error = await pool.invoke((_ctx, _value: unknown) => 1, { args: [value] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UncloneableValueError);
     const path = (error as UncloneableValueError).path;
     expect(path.startsWith('args[0].next.next')).toBe(true);
