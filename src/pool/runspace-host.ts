@@ -28,6 +28,8 @@ import { syncArena } from '../sync/arena.js';
 import { noteReleased } from '../sync/shared-cells.js';
 import { startTimer, type Timer } from '../util/deadline.js';
 import { Fifo } from '../util/fifo.js';
+import { LruMap } from '../util/lru.js';
+import { SCRIPTS_PER_RUNSPACE } from './script-registry.js';
 import { assertMove, type RunspacePhase } from './runspace-phase.js';
 import type { Task as AnyTask } from './task.js';
 
@@ -113,7 +115,9 @@ export class RunspaceHost {
   #idleTimer: Timer | undefined;
   readonly #worker: Worker;
   readonly #events: HostEvents;
-  readonly #knownScripts = new Set<number>();
+  /** Script blocks this runspace has compiled; it drops the ones this drops (see script-registry.ts). */
+  readonly #knownScripts = new LruMap<number, true>(SCRIPTS_PER_RUNSPACE);
+  #scriptsToForget: number[] = [];
   readonly #knownUsings = new Set<number>();
   #nextSeq = 1;
   #error: unknown;
@@ -225,6 +229,7 @@ export class RunspaceHost {
       return;
     }
     for (const task of staged) this.#markScriptKnown(task);
+    this.#sendForgottenScripts();
     this.#setReferenced(true);
   }
 
@@ -263,6 +268,7 @@ export class RunspaceHost {
       return;
     }
     this.#markScriptKnown(task);
+    this.#sendForgottenScripts();
     this.#setReferenced(true);
   }
 
@@ -305,6 +311,17 @@ export class RunspaceHost {
     return { ...wire, usingId, chunk: encodedChunk, input: encodedInput, loadsClasses: encoder.loadsClasses };
   }
 
+  /**
+   * Tells the runspace which compiled script blocks to drop, after the run
+   * message that made room: tasks it already queued keep what they need.
+   */
+  #sendForgottenScripts(): void {
+    if (this.#scriptsToForget.length === 0) return;
+    const ids = this.#scriptsToForget;
+    this.#scriptsToForget = [];
+    this.#worker.postMessage({ type: 'forget-scripts', ids });
+  }
+
   /** Drops a cached `using` value in the runspace once its loop is over. */
   forgetUsing(usingId: number): void {
     if (!this.#knownUsings.delete(usingId) || this.#phase === 'exited') return;
@@ -317,7 +334,10 @@ export class RunspaceHost {
   }
 
   #markScriptKnown(task: Task): void {
-    if (task.spec.fn.kind === 'script') this.#knownScripts.add(task.spec.fn.id);
+    const { fn } = task.spec;
+    if (fn.kind === 'script' && this.#knownScripts.get(fn.id) === undefined) {
+      for (const id of this.#knownScripts.set(fn.id, true)) this.#scriptsToForget.push(id);
+    }
     if (task.spec.usingId !== undefined) this.#knownUsings.add(task.spec.usingId);
   }
 

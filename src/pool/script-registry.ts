@@ -5,6 +5,14 @@
  * function objects with one source, so entries are keyed by source, with a
  * WeakMap from function object in front to skip re-reading the source.
  *
+ * Both caches are bounded, so code that generates script blocks (templated
+ * sources, `new Function`) runs in flat memory: the last
+ * {@link SCRIPT_SOURCES_KEPT} distinct sources are kept here, and each
+ * runspace keeps the compiled form of the last {@link SCRIPTS_PER_RUNSPACE}
+ * it was sent (its host tells it which to drop). A source seen again after
+ * it was dropped gets a new id and is sent once more; code that reuses its
+ * functions never notices.
+ *
  * @module
  */
 
@@ -13,6 +21,7 @@ import { ScriptBlockError } from '../errors.js';
 import type { ScriptDefinition } from '../protocol/messages.js';
 import { CostEstimate } from './batching.js';
 import { definingFileUrl } from './function-location.js';
+import { LruMap } from '../util/lru.js';
 
 export interface ScriptInfo {
   readonly id: number;
@@ -32,9 +41,19 @@ interface Entry {
 const USES_IMPORT = /(?<![.\w$])(?:import|__vite?_ssr_dynamic_import__)\s*\(/;
 const LIBRARY_DIR = fileURLToPath(new URL('../', import.meta.url));
 
+/** Distinct script-block sources the main thread keeps. */
+export const SCRIPT_SOURCES_KEPT = 2_000;
+/** Compiled script blocks each runspace keeps. */
+export const SCRIPTS_PER_RUNSPACE = 1_000;
+
 let nextId = 1;
 const byFunction = new WeakMap<Function, Entry>();
-const bySource = new Map<string, Entry>();
+const bySource = new LruMap<string, Entry>(SCRIPT_SOURCES_KEPT);
+
+/** Distinct sources cached (for tests and diagnostics). */
+export function cachedSourceCount(): number {
+  return bySource.size;
+}
 
 function readSource(fn: Function): string {
   const source = Function.prototype.toString.call(fn);

@@ -4,7 +4,7 @@
  * asked to do, and all it can say back.
  *
  * Main → runspace: `run` (a batch of tasks), `cancel` (one task), `forget`
- * (drop a cached `using` value). Calls on objects with runspace affinity
+ * (drop a cached `using` value), `forget-scripts` (drop compiled script blocks). Calls on objects with runspace affinity
  * travel on a second channel, listed in affinity-messages.ts.
  * Runspace → main: `ready` (open finished), `results` (a batch of outcomes,
  * always in the order the tasks were sent), `record` (a stream record written
@@ -114,7 +114,9 @@ export type CancelKind = 'abort' | 'timeout';
 export type ToRunspace =
   | { readonly type: 'run'; readonly tasks: readonly WireTask[] }
   | { readonly type: 'cancel'; readonly seq: number; readonly kind: CancelKind }
-  | { readonly type: 'forget'; readonly usingId: number };
+  | { readonly type: 'forget'; readonly usingId: number }
+  /** Drop these compiled script blocks; a task that names one again brings its source. */
+  | { readonly type: 'forget-scripts'; readonly ids: readonly number[] };
 
 export type WireResult =
   | { readonly seq: number; readonly ok: true; readonly value: unknown; readonly runNs: number; readonly loadsClasses?: boolean }

@@ -18,6 +18,7 @@ import { ModuleExportError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { serializeError } from '../protocol/error-codec.js';
 import {
+  type ScriptDefinition,
   cancelSlot,
   ControlSlot,
   type ChunkOutcome,
@@ -40,13 +41,21 @@ type Importer = (specifier: string) => Promise<unknown>;
 
 interface PendingTask {
   readonly wire: WireTask;
+  /** Its script block, looked up when it arrived: a later `forget-scripts` cannot take it away. */
+  readonly script: ScriptEntry | undefined;
   cancelKind?: 'abort' | 'timeout';
+}
+
+/** A script block this runspace was sent, compiled on first run. */
+interface ScriptEntry {
+  readonly definition: ScriptDefinition;
+  compiled?: CompiledScript;
 }
 
 export class TaskLoop implements ContextHost {
   readonly #port: MessagePort;
   readonly #import: Importer;
-  readonly #scripts = new Map<number, CompiledScript>();
+  readonly #scripts = new Map<number, ScriptEntry>();
   readonly #moduleFunctions = new Map<string, CompiledScript>();
   #queue: (PendingTask | undefined)[] = [];
   #head = 0;
@@ -74,12 +83,16 @@ export class TaskLoop implements ContextHost {
 
   receive = (message: ToRunspace): void => {
     if (message.type === 'run') {
-      for (const wire of message.tasks) this.#queue.push({ wire });
+      for (const wire of message.tasks) this.#queue.push({ wire, script: this.#scriptOf(wire.fn) });
       if (!this.#running) void this.#drain();
       return;
     }
     if (message.type === 'forget') {
       this.#usings.delete(message.usingId);
+      return;
+    }
+    if (message.type === 'forget-scripts') {
+      for (const id of message.ids) this.#scripts.delete(id);
       return;
     }
     if (this.#current?.seq === message.seq) {
@@ -140,12 +153,12 @@ export class TaskLoop implements ContextHost {
       const encoder = link.encoder();
       try {
         if (task.wire.chunk !== undefined) {
-          const outcome = await this.#runChunk(task.wire, task.wire.chunk, context, encoder);
+          const outcome = await this.#runChunk(task, task.wire.chunk, context, encoder);
           this.#results.push({ seq, ok: true, value: outcome, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses: encoder.loadsClasses });
           this.#current = undefined;
           continue;
         }
-        let value = this.#call(task.wire, context);
+        let value = this.#call(task, context);
         if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
           this.#flush();
           value = await value;
@@ -212,8 +225,8 @@ export class TaskLoop implements ContextHost {
    * only an item that returned a promise. An item that fails because it was
    * cancelled is not a failure of the item: the chunk just stops.
    */
-  async #runChunk(wire: WireTask, chunk: WireChunk, context: TaskContext, encoder: MessageEncoder): Promise<ChunkOutcome> {
-    const fn = await this.#resolve(wire.fn);
+  async #runChunk(task: PendingTask, chunk: WireChunk, context: TaskContext, encoder: MessageEncoder): Promise<ChunkOutcome> {
+    const fn = await this.#resolve(task);
     const { items, firstIndex, stopOnError } = chunk;
     const values: unknown[] = [];
     const failures: [number, ReturnType<typeof serializeError>][] = [];
@@ -243,23 +256,29 @@ export class TaskLoop implements ContextHost {
     return outcome;
   }
 
-  #call(wire: WireTask, context: TaskContext): unknown {
-    const fn = this.#resolve(wire.fn);
-    const args = this.link.decodeArgs(wire.args);
+  #call(task: PendingTask, context: TaskContext): unknown {
+    const fn = this.#resolve(task);
+    const args = this.link.decodeArgs(task.wire.args);
     if (typeof fn === 'function') return fn(context, ...args);
     return fn.then((loaded) => loaded(context, ...args));
   }
 
-  #resolve(ref: FunctionRef): CompiledScript | Promise<CompiledScript> {
+  /** The script block a task names, from the definition it brought or the one kept for its id. */
+  #scriptOf(ref: FunctionRef): ScriptEntry | undefined {
+    if (ref.kind !== 'script') return undefined;
+    if (ref.definition === undefined) return this.#scripts.get(ref.id);
+    const entry: ScriptEntry = { definition: ref.definition };
+    this.#scripts.set(ref.id, entry);
+    return entry;
+  }
+
+  #resolve(task: PendingTask): CompiledScript | Promise<CompiledScript> {
+    const ref = task.wire.fn;
     switch (ref.kind) {
       case 'script': {
-        let compiled = this.#scripts.get(ref.id);
-        if (compiled === undefined) {
-          if (ref.definition === undefined) throw new Error(`runspace has no script block ${ref.id} (internal error)`);
-          compiled = this.compile(ref.definition);
-          this.#scripts.set(ref.id, compiled);
-        }
-        return compiled;
+        const script = task.script;
+        if (script === undefined) throw new Error(`runspace has no script block ${ref.id} (internal error)`);
+        return (script.compiled ??= this.compile(script.definition));
       }
       case 'module': {
         const key = `${ref.module}#${ref.export}`;
