@@ -203,12 +203,20 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     this.emit('record', record);
   };
 
-  /** Sets the maximum. False (and no change) when `n` is not an integer >= max(1, minRunspaces). */
+  /**
+   * Sets the maximum. False (and no change) when `n` is not an integer >=
+   * max(1, minRunspaces) or the pool is shutting down; `InvalidArgumentError`
+   * above 1024 runspaces.
+   */
   setMaxRunspaces(n: number): boolean {
     return this.#core.setMaxRunspaces(n);
   }
 
-  /** Sets the minimum. False (and no change) when `n` is not an integer in 0..maxRunspaces. */
+  /**
+   * Sets the minimum. False (and no change) when `n` is not an integer in
+   * 0..maxRunspaces or the pool is shutting down. Runspaces it needs open at
+   * most 16 per turn of the event loop.
+   */
   setMinRunspaces(n: number): boolean {
     return this.#core.setMinRunspaces(n);
   }

@@ -101,7 +101,7 @@ export class InputSource<T> {
     if (this.#ended) return items;
     try {
       while (items.length < max) {
-        const next = this.#sync!.next();
+        const next = iteratorResult(this.#sync!.next());
         if (next.done) {
           this.#ended = true;
           break;
@@ -119,7 +119,7 @@ export class InputSource<T> {
     this.#reading = true;
     try {
       while (!this.#ended && !this.#closed && this.#buffer.length < this.#wanted) {
-        const next = await this.#async!.next();
+        const next = iteratorResult(await this.#async!.next());
         if (this.#closed) return;
         if (next.done) {
           this.#ended = true;
@@ -141,4 +141,12 @@ export class InputSource<T> {
     this.error = error;
     this.#buffer = [];
   }
+}
+
+/** An iterator's `next()` must return an object, as `for...of` insists; anything else ends the loop with a `TypeError`. */
+function iteratorResult<T>(result: IteratorResult<T>): IteratorResult<T> {
+  if (result === null || (typeof result !== 'object' && typeof result !== 'function')) {
+    throw new TypeError(`Iterator result ${String(result)} is not an object`);
+  }
+  return result;
 }

@@ -84,6 +84,20 @@ export interface NormalizedPoolOptions {
   readonly jobThrottleLimit: number;
 }
 
+/**
+ * The most runspaces a pool may have. Each is a thread with its own V8 heap
+ * (about 10 MiB idle): far beyond any machine's cores, far below what would
+ * exhaust a process. Counts above it are a mistake, refused, not attempted.
+ */
+export const MAX_RUNSPACES = 1024;
+
+/** Refuses a runspace count above {@link MAX_RUNSPACES}. */
+export function assertRunspaceCount(name: string, value: number): void {
+  if (value > MAX_RUNSPACES) {
+    throw new InvalidArgumentError(name, `at most ${MAX_RUNSPACES} runspaces per pool (each is a thread with its own heap), got ${value}`);
+  }
+}
+
 export function isValidCount(value: unknown, min: number): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= min;
 }
@@ -117,6 +131,7 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
   if (!isValidCount(maxRunspaces, 1)) {
     throw new InvalidArgumentError('maxRunspaces', `expected an integer >= 1, got ${String(maxRunspaces)}`);
   }
+  assertRunspaceCount('maxRunspaces', maxRunspaces);
   if (!isValidCount(minRunspaces, 0)) {
     throw new InvalidArgumentError('minRunspaces', `expected an integer >= 0, got ${String(minRunspaces)}`);
   }

@@ -13,12 +13,12 @@ import { onCancel, startTimer, timeoutMs } from '../util/deadline.js';
 import { AcquireRequest } from './acquire-request.js';
 import { buildTaskSpec, variableSpec, type InvokeOptions, type ModuleFunction } from './invocation.js';
 import type { LoopPool, SubmitOptions } from './loop-pool.js';
-import { isValidCount, normalizePoolOptions, type NormalizedPoolOptions, type RunspacePoolOptions } from './options.js';
+import { assertRunspaceCount, isValidCount, normalizePoolOptions, type NormalizedPoolOptions, type RunspacePoolOptions } from './options.js';
 import type { AcquireOptions, EmitPoolEvent, RunspacePoolState } from './pool-events.js';
 import { StatsRecorder, type PoolStats } from './pool-stats.js';
 import { Runspace, type RunspaceOwner } from './runspace.js';
 import { RunspaceHost } from './runspace-host.js';
-import { Scheduler, type PoolTask } from './scheduler.js';
+import { Scheduler, SPAWNS_PER_TURN, type PoolTask } from './scheduler.js';
 import { callerFileUrl, scriptFor } from './script-registry.js';
 import { Supervisor } from './supervisor.js';
 import { Task, type TaskSpec, type TaskView } from './task.js';
@@ -81,7 +81,11 @@ export class PoolCore {
 
   async #openRunspaces(): Promise<void> {
     const hosts: RunspaceHost[] = [];
-    for (let i = 0; i < this.#options.minRunspaces; i++) hosts.push(this.#scheduler.spawn(false));
+    while (hosts.length < this.#options.minRunspaces) {
+      for (let i = 0; i < SPAWNS_PER_TURN && hosts.length < this.#options.minRunspaces; i++) hosts.push(this.#scheduler.spawn(false));
+      // Many runspaces open over several turns, so the event loop keeps running.
+      if (hosts.length < this.#options.minRunspaces) await new Promise((resolve) => setImmediate(resolve));
+    }
     await Promise.all(hosts.map((host) => host.opened));
     if (this.#state !== 'Opening') {
       throw this.#brokenReason ?? new PoolClosedError('The pool was closed while it was opening.');
@@ -232,6 +236,7 @@ export class PoolCore {
 
   setMaxRunspaces(n: number): boolean {
     if (!isValidCount(n, 1) || n < this.#options.minRunspaces || this.#isShutDown()) return false;
+    assertRunspaceCount('maxRunspaces', n);
     this.#options.maxRunspaces = n;
     this.#scheduler.trimExcessIdle();
     this.#scheduler.pump();
@@ -240,6 +245,7 @@ export class PoolCore {
 
   setMinRunspaces(n: number): boolean {
     if (!isValidCount(n, 0) || n > this.#options.maxRunspaces || this.#isShutDown()) return false;
+    assertRunspaceCount('minRunspaces', n);
     this.#options.minRunspaces = n;
     if (this.#state === 'Opened') this.#scheduler.ensureMinimum();
     this.#scheduler.rearmIdleTimers();

@@ -25,6 +25,13 @@ import { Task } from './task.js';
 import { WaitingLine } from './waiting-line.js';
 
 export type PoolTask = Task<RunspaceHost>;
+
+/**
+ * Runspaces opened in one turn of the event loop at most. Opening one costs
+ * this thread about a millisecond; a pool asked for hundreds at once opens
+ * them over several turns, so timers, I/O and signals keep running.
+ */
+export const SPAWNS_PER_TURN = 16;
 type Waiting = PoolTask | AcquireRequest;
 
 /** What the scheduler needs from the pool it works for. */
@@ -51,6 +58,8 @@ export class Scheduler {
   /** Runspaces opening that will count against the maximum. */
   #opening = 0;
   #pumping = false;
+  #spawnedThisTurn = 0;
+  #resumeScheduled = false;
 
   constructor(context: SchedulerContext) {
     this.#context = context;
@@ -228,14 +237,29 @@ export class Scheduler {
   /** Opens runspaces for work waiting in line, up to the maximum. */
   #grow(): void {
     let wanted = this.line.size - this.#opening;
-    while (wanted > 0 && this.live() < this.#context.options.maxRunspaces) {
+    while (wanted > 0 && this.live() < this.#context.options.maxRunspaces && this.#maySpawn()) {
       this.spawn(false);
       wanted--;
     }
   }
 
   ensureMinimum(): void {
-    while (this.live() < this.#context.options.minRunspaces) this.spawn(false);
+    while (this.live() < this.#context.options.minRunspaces && this.#maySpawn()) this.spawn(false);
+  }
+
+  /** True while this turn may open another runspace; otherwise growth resumes on the next turn. */
+  #maySpawn(): boolean {
+    if (this.#spawnedThisTurn < SPAWNS_PER_TURN) return true;
+    if (!this.#resumeScheduled) {
+      this.#resumeScheduled = true;
+      setImmediate(() => {
+        this.#resumeScheduled = false;
+        if (!this.#context.serving()) return;
+        this.ensureMinimum();
+        this.pump();
+      });
+    }
+    return false;
   }
 
   trimExcessIdle(): void {
@@ -245,6 +269,7 @@ export class Scheduler {
   }
 
   spawn(dedicated: boolean): RunspaceHost {
+    if (this.#spawnedThisTurn++ === 0) setImmediate(() => (this.#spawnedThisTurn = 0));
     const host = this.#context.createHost(dedicated);
     this.hosts.add(host);
     if (!dedicated) this.#opening++;

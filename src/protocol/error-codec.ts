@@ -2,7 +2,11 @@
  * Errors cross threads faithfully: name, message, stack, `code`, `cause`
  * (recursively), `errors` of an AggregateError, and other own data
  * properties. Built-in error classes come back as instances of the same class;
- * any other class comes back as an `Error` whose `name` is the original's.
+ * this library's own errors come back as their class, but only when the
+ * library raised them (they are branded when encoded, never recognised by
+ * name: a script's own `AbortSignal.timeout()` error is not the library's
+ * `TimeoutError`); any other class comes back as an `Error` whose `name` is
+ * the original's.
  *
  * The structured clone algorithm alone drops `code`, `cause` and custom names,
  * which is why errors are encoded by hand.
@@ -19,6 +23,8 @@ export type SerializedError =
       readonly message: string;
       readonly stack: string | undefined;
       readonly code: unknown;
+      /** Raised by this library (an instance of `RunspacesError`): rebuilt as its class. */
+      readonly library?: true;
       readonly cause?: SerializedError;
       readonly errors?: readonly SerializedError[];
       readonly props: Readonly<Record<string, unknown>>;
@@ -59,7 +65,7 @@ export function serializeError(thrown: unknown, depth = 0): SerializedError {
     props[key] = cloneableOrString((thrown as unknown as Record<string, unknown>)[key]);
   }
   const result: {
-    kind: 'error'; name: string; message: string; stack: string | undefined; code: unknown;
+    kind: 'error'; name: string; message: string; stack: string | undefined; code: unknown; library?: true;
     cause?: SerializedError; errors?: SerializedError[]; props: Record<string, unknown>;
   } = {
     kind: 'error',
@@ -69,6 +75,7 @@ export function serializeError(thrown: unknown, depth = 0): SerializedError {
     code: cloneableOrString((thrown as { code?: unknown }).code),
     props,
   };
+  if (thrown instanceof libraryErrors.RunspacesError && Object.hasOwn(LIBRARY, thrown.name)) result.library = true;
   if (depth < MAX_DEPTH && 'cause' in thrown && thrown.cause !== undefined) {
     result.cause = serializeError(thrown.cause, depth + 1);
   }
@@ -83,7 +90,7 @@ export function deserializeError(encoded: SerializedError): unknown {
   const cause = encoded.cause === undefined ? undefined : deserializeError(encoded.cause);
   const options = encoded.cause === undefined ? undefined : { cause };
   let error: Error;
-  if (Object.hasOwn(LIBRARY, encoded.name)) {
+  if (encoded.library === true && Object.hasOwn(LIBRARY, encoded.name)) {
     error = Object.create(LIBRARY[encoded.name]!.prototype) as Error;
     Object.defineProperty(error, 'message', { value: encoded.message, writable: true, configurable: true });
     if (options) Object.defineProperty(error, 'cause', { value: cause, writable: true, configurable: true });

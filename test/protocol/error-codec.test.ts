@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { ModuleExportError } from 'runspaces';
+import { ModuleExportError, RunspaceBrokenError, RunspacePool, TimeoutError } from 'runspaces';
 // Internal module, tested directly: the codec is the contract both sides of a thread share.
 import { deserializeError, serializeError } from '../../dist/protocol/error-codec.js';
 
@@ -23,5 +23,28 @@ describe('error codec', () => {
     let depth = 0;
     for (let e: unknown = roundTrip(error); e instanceof Error; e = e.cause) depth++;
     expect(depth).toBeLessThan(12);
+  });
+
+  test('an error that only carries a library name stays a plain Error with its name and message', () => {
+    const impostor = Object.assign(new Error('I am not really broken'), { name: 'RunspaceBrokenError' });
+    const back = roundTrip(impostor) as Error;
+    expect(back).not.toBeInstanceOf(RunspaceBrokenError);
+    expect(back).toBeInstanceOf(Error);
+    expect(back.name).toBe('RunspaceBrokenError');
+    expect(back.message).toBe('I am not really broken');
+  });
+
+  test("a script's own AbortSignal.timeout() is not the library's TimeoutError; the call's own timeout is", async () => {
+    await using pool = await RunspacePool.open({ minRunspaces: 1, maxRunspaces: 1 });
+    const inner = await pool.invoke(() => new Promise((_, reject) => {
+      const signal = AbortSignal.timeout(5);
+      signal.addEventListener('abort', () => reject(signal.reason));
+    })).catch((error: unknown) => error);
+    expect(inner).not.toBeInstanceOf(TimeoutError);
+    expect((inner as Error).name).toBe('TimeoutError');
+    expect((inner as Error).message).toMatch(/timeout/i);
+    const own = await pool.invoke(() => new Promise((resolve) => setTimeout(resolve, 2_000)), { timeout: 10 }).catch((error: unknown) => error);
+    expect(own).toBeInstanceOf(TimeoutError);
+    expect((own as TimeoutError).code).toBe('ERR_TIMEOUT');
   });
 });
