@@ -20,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ScriptBlockError } from '../errors.js';
 import type { ScriptDefinition } from '../protocol/messages.js';
 import { CostEstimate } from './batching.js';
+import { routeDynamicImports } from './dynamic-imports.js';
 import { definingFileUrl } from './function-location.js';
 import { LruMap } from '../util/lru.js';
 
@@ -38,7 +39,6 @@ interface Entry {
   readonly byBase: Map<string | null, ScriptInfo>;
 }
 
-const USES_IMPORT = /(?<![.\w$])(?:import|__vite?_ssr_dynamic_import__)\s*\(/;
 const LIBRARY_DIR = fileURLToPath(new URL('../', import.meta.url));
 
 /** Distinct script-block sources the main thread keeps. */
@@ -79,7 +79,8 @@ export function scriptFor(fn: Function, explicitBase: string | undefined): Scrip
     const source = readSource(fn);
     entry = bySource.get(source);
     if (entry === undefined) {
-      entry = { source, usesImport: USES_IMPORT.test(source), byBase: new Map() };
+      const routed = routeDynamicImports(source);
+      entry = { source: routed.source, usesImport: routed.importsDynamically, byBase: new Map() };
       bySource.set(source, entry);
     }
     byFunction.set(fn, entry);

@@ -15,18 +15,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RelativeImportError, ScriptBlockError } from '../errors.js';
 import type { ScriptDefinition } from '../protocol/messages.js';
+import { IMPORTER_NAME, VITE_IMPORTER_NAME } from '../protocol/script-source.js';
 
 type Importer = (specifier: string) => Promise<unknown>;
 export type CompiledScript = (...args: unknown[]) => unknown;
 
-// `import(` not preceded by `.` or an identifier character: a call, not a method named import.
-const DYNAMIC_IMPORT = /(?<![.\w$])import\s*\(/g;
-// Vite SSR (and so Vitest) rewrites `import()` in the files it serves to a
-// helper, and specifiers to ids relative to its root (`'/src/x.js'`). Script
-// blocks defined in a Vitest test arrive like that; they are served too.
-const VITE_DYNAMIC_IMPORT = /(?<![.\w$])__vite?_ssr_dynamic_import__\s*\(/g;
-const IMPORTER_NAME = '__runspaces_import__';
-const VITE_IMPORTER_NAME = '__runspaces_vite_import__';
 
 const isRelative = (specifier: string): boolean =>
   specifier.startsWith('./') || specifier.startsWith('../') || specifier === '.' || specifier === '..';
@@ -55,7 +48,10 @@ export function makeImporter(base: string | null, importFromWorker: Importer): I
   };
 }
 
-/** Vite ids are root-relative paths; the root is the working directory Vitest runs in. */
+/**
+ * Vite SSR also rewrites specifiers to ids relative to its root (`'/src/x.js'`);
+ * the root is the working directory Vitest runs in.
+ */
 function makeViteImporter(importer: Importer): Importer {
   return (specifier: string) => {
     specifier = String(specifier);
@@ -67,7 +63,8 @@ function makeViteImporter(importer: Importer): Importer {
 }
 
 export function compileScript(definition: ScriptDefinition, importFromWorker: Importer): CompiledScript {
-  const source = definition.source.replace(DYNAMIC_IMPORT, `${IMPORTER_NAME}(`).replace(VITE_DYNAMIC_IMPORT, `${VITE_IMPORTER_NAME}(`);
+  // Dynamic imports arrive renamed to the importers passed in here (see protocol/script-source.ts).
+  const { source } = definition;
   const importer = makeImporter(definition.base, importFromWorker);
   const viteImporter = makeViteImporter(importer);
   let compiled: unknown;
