@@ -10,8 +10,10 @@
  * once, so at most `throttleLimit` items run at any moment.
  *
  * Back-pressure: new input is taken only while the outputs held for the
- * consumer plus the items in flight stay under a limit, so memory stays
- * bounded however long the input.
+ * consumer plus the items in flight stay within `highWaterMark` plus one
+ * item per lane, and a chunk never holds more than its lane's share of that,
+ * so memory stays bounded however long the input and however large each
+ * output.
  *
  * Faults: a runspace that dies fails the items of its chunk that had started
  * (their outputs died with it) and hands the others to another runspace. A
@@ -65,6 +67,8 @@ interface Chunk {
   readonly first: number;
   readonly items: readonly unknown[];
   readonly task: TaskView;
+  /** Items whose outcomes already arrived in parts, ahead of the chunk's result (a prefix). */
+  delivered: number;
 }
 
 interface Lane {
@@ -72,6 +76,9 @@ interface Lane {
 }
 
 let nextUsingId = 1;
+
+/** Chunks a lane holds at once: one running, one queued right behind it in the same runspace. */
+const PIPELINE_DEPTH = 2;
 
 export class LoopEngine {
   readonly #pool: LoopPool;
@@ -167,19 +174,28 @@ export class LoopEngine {
     });
   }
 
-  #limit(): number {
-    const size = this.#sizer.next(1, undefined);
-    return Math.max(this.#options.highWaterMark, 2 * this.#lanes.length * size);
+  /**
+   * Items that may still be taken: outputs held for the consumer plus items
+   * in flight stay within `highWaterMark` plus one item per lane (so every
+   * lane can work even with `highWaterMark: 1`), whatever the chunk size.
+   */
+  #room(): number {
+    return this.#options.highWaterMark + this.#lanes.length - (this.#sink.backlog + this.#inFlightItems);
   }
 
   #hasRoom(): boolean {
-    return this.#sink.backlog + this.#inFlightItems < this.#limit();
+    return this.#room() > 0;
+  }
+
+  /** Most items per chunk: the outstanding allowance split over every chunk the lanes may hold, so all lanes work. */
+  get #laneShare(): number {
+    return Math.max(1, Math.floor((this.#options.highWaterMark + this.#lanes.length) / (this.#lanes.length * PIPELINE_DEPTH)));
   }
 
   #pump(): void {
     if (this.#stopping || this.#done) return;
     this.#paused = false;
-    const depth = this.#options.useNewRunspace ? 1 : 2;
+    const depth = this.#options.useNewRunspace ? 1 : PIPELINE_DEPTH;
     for (const lane of this.#lanes) {
       while (lane.chunks.length < depth) {
         let behind: TaskView | undefined;
@@ -206,7 +222,7 @@ export class LoopEngine {
       this.#paused = true;
       return undefined;
     }
-    const size = this.#options.useNewRunspace ? 1 : this.#sizer.next(this.#lanes.length, this.#source.remainingKnown);
+    const size = this.#options.useNewRunspace ? 1 : Math.min(this.#room(), this.#laneShare, this.#sizer.next(this.#lanes.length, this.#source.remainingKnown));
     const items = this.#source.take(size);
     if (items.length === 0) return undefined;
     const first = this.#nextIndex;
@@ -222,7 +238,10 @@ export class LoopEngine {
       chunk: { items, firstIndex: first, stopOnError: this.#options.errorAction === 'stop' },
       usingId: this.#usingId,
       keepResultWhenCancelled: true,
+      onPartial: (outcome) => this.#partDone(chunk, outcome),
     };
+    // Assigned once the chunk is submitted; parts arrive only after that.
+    let chunk!: Chunk;
     const submitOptions = { signal: this.#abort.signal };
     let task: TaskView | undefined;
     try {
@@ -239,7 +258,7 @@ export class LoopEngine {
       this.#retry.push({ first, items });
       return false;
     }
-    const chunk: Chunk = { first, items, task };
+    chunk = { first, items, task, delivered: 0 };
     lane.chunks.push(chunk);
     this.#inFlightItems += items.length;
     this.#inFlightChunks++;
@@ -254,13 +273,30 @@ export class LoopEngine {
   #release(lane: Lane, chunk: Chunk): void {
     const at = lane.chunks.indexOf(chunk);
     if (at >= 0) lane.chunks.splice(at, 1);
-    this.#inFlightItems -= chunk.items.length;
+    this.#inFlightItems -= chunk.items.length - chunk.delivered;
     this.#inFlightChunks--;
+  }
+
+  /** The first items of a long chunk finished: their outputs go out now, and no death can take them back. */
+  #partDone(chunk: Chunk, outcome: ChunkOutcome): void {
+    if (this.#done) return;
+    const count = outcome.values.length;
+    chunk.delivered = outcome.from + count;
+    this.#inFlightItems -= count;
+    this.#deliver(chunk, outcome, count);
+    if (!this.#stopping) this.#schedulePump();
   }
 
   #chunkDone(lane: Lane, chunk: Chunk, outcome: ChunkOutcome): void {
     this.#release(lane, chunk);
+    this.#deliver(chunk, outcome, chunk.items.length - outcome.from);
+    this.#afterChunk();
+  }
+
+  /** Delivers the outcomes of items `outcome.from ..< outcome.from + length` of a chunk (past the values: never ran). */
+  #deliver(chunk: Chunk, outcome: ChunkOutcome, length: number): void {
     this.#sizer.record(outcome.done, outcome.runNs);
+    const first = chunk.first + outcome.from;
     let failed: Set<number> | undefined;
     let firstFailure: ParallelItemError | undefined;
     const runspaceId = chunk.task.runspaceId ?? 0;
@@ -268,38 +304,58 @@ export class LoopEngine {
       failed = new Set();
       for (const [position, encoded] of outcome.failures) {
         failed.add(position);
-        const error = new ParallelItemError(chunk.first + position, { cause: deserializeError(encoded) });
+        const error = new ParallelItemError(first + position, { cause: deserializeError(encoded) });
         firstFailure ??= error;
         this.#sink.failed(error, runspaceId);
       }
     }
-    this.#sink.delivered(chunk.first, outcome.values, failed, chunk.items.length);
+    this.#sink.delivered(first, outcome.values, failed, length);
     if (firstFailure !== undefined && this.#options.errorAction === 'stop') this.stop(firstFailure);
-    this.#afterChunk();
   }
 
   #chunkFailed(lane: Lane, chunk: Chunk, error: unknown): void {
     this.#release(lane, chunk);
-    const { first, items, task } = chunk;
+    const { items, task, delivered } = chunk;
+    // Items whose outcomes arrived in parts are done; only the rest are at stake.
+    const first = chunk.first + delivered;
+    const rest = delivered === 0 ? items : items.slice(delivered);
     if (error instanceof RunspaceBrokenError) {
-      // Items that had started are lost with the runspace; the rest run elsewhere.
-      const started = Math.min(task.itemsStarted, items.length);
-      this.#failRange(first, started, error, error.runspaceId);
-      if (started < items.length) {
-        if (this.#stopping) this.#sink.delivered(first + started, [], undefined, items.length - started);
-        else this.#retry.push({ first: first + started, items: items.slice(started) });
-      }
+      this.#chunkLost(first, rest, Math.min(task.itemsStarted, items.length) - delivered, task.lostWhileRunning, error);
     } else if (task.uncloneableItems) {
-      this.#splitUncloneable(first, items);
+      this.#splitUncloneable(first, rest);
     } else if (!(error instanceof OperationCancelledError || error instanceof TimeoutError) || !this.#stopping) {
       // Not a per-item problem (the function does not compile, `using` cannot
       // be cloned, the pool closed): every item would fail the same way.
-      this.#sink.delivered(first, [], undefined, items.length);
+      this.#sink.delivered(first, [], undefined, rest.length);
       this.stop(error);
     } else {
-      this.#sink.delivered(first, [], undefined, items.length);
+      this.#sink.delivered(first, [], undefined, rest.length);
     }
     this.#afterChunk();
+  }
+
+  /**
+   * A chunk's runspace died with `started` of the `items` still at stake
+   * begun. The item it was running fails with the runspace's error (its
+   * outcome is unknown); the items before it finished, but their outputs
+   * died with the runspace (at most the last millisecond's worth: the rest
+   * arrived in parts), so they run again elsewhere, as do the items never
+   * started. A stopping loop runs nothing again: those items never ran.
+   */
+  #chunkLost(first: number, items: readonly unknown[], started: number, running: boolean, error: RunspaceBrokenError): void {
+    const failing = running && started > 0 ? started - 1 : -1;
+    if (failing >= 0) this.#failRange(first + failing, 1, error, error.runspaceId);
+    const again = (from: number, to: number): void => {
+      if (to <= from) return;
+      if (this.#stopping) this.#sink.delivered(first + from, [], undefined, to - from);
+      else this.#retry.push({ first: first + from, items: items.slice(from, to) });
+    };
+    if (failing >= 0) {
+      again(0, failing);
+      again(failing + 1, items.length);
+    } else {
+      again(0, items.length);
+    }
   }
 
   #failRange(first: number, count: number, cause: unknown, runspaceId: number): void {

@@ -49,9 +49,12 @@ export interface ForEachParallelOptions<U = Readonly<Record<string, unknown>>> {
   /** Progress records items write (`ctx.writeProgress`), e.g. to drive a progress bar. */
   readonly onProgress?: (record: ProgressRecord) => void;
   /**
-   * Results held for a consumer that is not reading, before the loop stops
-   * taking input. Default 1024. The loop also keeps its runspaces busy, so it
-   * may hold up to a couple of chunks per runspace more than this.
+   * Outputs held for a consumer that is not reading, before the loop stops
+   * taking input. Default 1024. Outputs held plus items in flight never pass
+   * `highWaterMark` plus one item per lane (`throttleLimit`), whatever the
+   * size of each output; chunks are sized to fit. A larger value lets tiny
+   * items travel in larger chunks (faster); a smaller one bounds memory when
+   * outputs are large.
    */
   readonly highWaterMark?: number;
   /** File that relative `import()` in the function resolves against. Default: the file that defined it. */

@@ -17,6 +17,7 @@ import {
   ControlSlot,
   cancelSlot,
   type CancelKind,
+  type ChunkOutcome,
   type FromRunspace,
   type RunspaceBoot,
   type ScriptDefinition,
@@ -80,6 +81,8 @@ export interface HostEvents {
   /** After a batch of results: capacity was freed. */
   progressed(host: RunspaceHost): void;
   record(host: RunspaceHost, task: Task | undefined, record: StreamRecord): void;
+  /** Outcomes of a running chunk's first items, ahead of its result. */
+  partial(host: RunspaceHost, task: Task, outcome: ChunkOutcome): void;
   /** `lost`: tasks that had started (their outcome is unknown); `unstarted`: never began. */
   exited(host: RunspaceHost, info: ExitInfo, lost: Task[], unstarted: Task[]): void;
 }
@@ -364,15 +367,12 @@ export class RunspaceHost {
         this.#events.progressed(this);
         return;
       }
-      case 'record': {
-        let owner: Task | undefined;
-        for (const task of this.inFlight) {
-          if (task.seq === message.seq) {
-            owner = task;
-            break;
-          }
-        }
-        this.#events.record(this, owner, decodeRecord(message.record));
+      case 'record':
+        this.#events.record(this, this.#inFlightTask(message.seq), decodeRecord(message.record));
+        return;
+      case 'partial': {
+        const task = this.#inFlightTask(message.seq);
+        if (task !== undefined) this.#events.partial(this, task, message.outcome);
         return;
       }
       case 'released':
@@ -386,6 +386,11 @@ export class RunspaceHost {
         return;
     }
   };
+
+  #inFlightTask(seq: number): Task | undefined {
+    for (const task of this.inFlight) if (task.seq === seq) return task;
+    return undefined;
+  }
 
   #onExit(exitCode: number): void {
     const duringOpen = !this.#ready;
@@ -401,7 +406,8 @@ export class RunspaceHost {
         unstarted.push(task);
         continue;
       }
-      task.lostAfter(task.seq === started ? itemsStarted : (task.spec.chunk?.items.length ?? 0));
+      const running = task.seq === started;
+      task.lostAfter(running ? itemsStarted : (task.spec.chunk?.items.length ?? 0), running);
       lost.push(task);
     }
     this.pendingNs = 0;

@@ -111,6 +111,11 @@ export class Supervisor {
       }
     },
 
+    partial: (host, task, outcome) => {
+      // A part never copies classes (the runspace keeps those for the result), so it decodes at once.
+      task.spec.onPartial?.(decodeOutcome(host.link, outcome));
+    },
+
     exited: (host, info, lost, unstarted) => this.#onExit(host, info, lost, unstarted),
   };
 

@@ -18,7 +18,7 @@
  */
 
 import { OperationCancelledError, TimeoutError } from '../errors.js';
-import type { CancelKind, FunctionRef, ScriptDefinition, WireChunk } from '../protocol/messages.js';
+import type { CancelKind, ChunkOutcome, FunctionRef, ScriptDefinition, WireChunk } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { TransferListItem } from 'node:worker_threads';
 import { invariant } from '../util/invariant.js';
@@ -42,6 +42,8 @@ export interface TaskSpec {
   readonly input?: readonly unknown[];
   /** Settle with the runspace's result even when cancelled (a chunk's partial outcome). */
   readonly keepResultWhenCancelled?: boolean;
+  /** Receives a long chunk's outcomes in parts, before its result (see `ChunkOutcome`). */
+  readonly onPartial?: (outcome: ChunkOutcome) => void;
 }
 
 /** What the layers above the pool may read of a task they submitted. */
@@ -53,6 +55,8 @@ export interface TaskView {
   readonly runspaceId: number | undefined;
   /** For a chunk lost with its runspace: how many of its items had started. */
   readonly itemsStarted: number;
+  /** For a task lost with its runspace: true when it was running then, false when it had finished but its result had not arrived. */
+  readonly lostWhileRunning: boolean;
   /** It was rejected because some of its chunk's items cannot be cloned (each item should be tried alone). */
   readonly uncloneableItems: boolean;
 }
@@ -70,6 +74,7 @@ export class Task<H extends TaskRunner = TaskRunner> implements TaskView {
   #cancelKind: CancelKind | undefined;
   #cancelReason: unknown;
   #itemsStarted = 0;
+  #lostWhileRunning = false;
   #uncloneableItems = false;
   readonly promise: Promise<unknown>;
   #resolve!: (value: unknown) => void;
@@ -121,6 +126,10 @@ export class Task<H extends TaskRunner = TaskRunner> implements TaskView {
     return this.#itemsStarted;
   }
 
+  get lostWhileRunning(): boolean {
+    return this.#lostWhileRunning;
+  }
+
   get uncloneableItems(): boolean {
     return this.#uncloneableItems;
   }
@@ -141,9 +150,10 @@ export class Task<H extends TaskRunner = TaskRunner> implements TaskView {
     this.#seq = 0;
   }
 
-  /** Records that a runspace died while running it, `itemsStarted` items of its chunk begun. */
-  lostAfter(itemsStarted: number): void {
+  /** Records that its runspace died after starting it: `itemsStarted` items of its chunk begun, still running or not. */
+  lostAfter(itemsStarted: number, running: boolean): void {
     this.#itemsStarted = itemsStarted;
+    this.#lostWhileRunning = running;
   }
 
   /** Marks cancellation as asked for; false when it settled or was already cancelled. */

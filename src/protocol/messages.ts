@@ -8,7 +8,8 @@
  * travel on a second channel, listed in affinity-messages.ts.
  * Runspace → main: `ready` (open finished), `results` (a batch of outcomes,
  * always in the order the tasks were sent), `record` (a stream record written
- * by a running task), `released` (sync primitives it no longer holds).
+ * by a running task), `partial` (outputs of a long chunk's first items),
+ * `released` (sync primitives it no longer holds).
  *
  * Besides messages, each runspace shares a small `Int32Array` control block
  * with the pool (see {@link ControlSlot}); it carries what must be visible
@@ -97,11 +98,17 @@ export interface WireChunk {
 }
 
 /**
- * What a chunk task returns. `values[i]` is the output of `items[i]` unless
- * `i` is listed in `failures`. Only the first `done` items ran: a chunk stops
- * early when cancelled or, under `stopOnError`, at its first failure.
+ * Outcomes of consecutive items of a chunk, from position `from`:
+ * `values[i]` is the output of `items[from + i]` unless `i` is listed in
+ * `failures`. A chunk that runs long sends its outcomes in several parts
+ * (`partial` messages, then its result), so a runspace that dies mid-chunk
+ * loses only the outputs of its last moments. The result holds the last
+ * part; positions past it never ran: a chunk stops early when cancelled or,
+ * under `stopOnError`, at its first failure.
  */
 export interface ChunkOutcome {
+  /** Position in the chunk of `values[0]`. */
+  readonly from: number;
   readonly values: readonly unknown[];
   readonly failures: readonly (readonly [position: number, error: SerializedError])[];
   readonly done: number;
@@ -126,6 +133,8 @@ export type FromRunspace =
   | { readonly type: 'ready'; readonly openErrors: readonly SerializedError[] }
   | { readonly type: 'results'; readonly results: readonly WireResult[] }
   | { readonly type: 'record'; readonly seq: number; readonly record: WireRecord }
+  /** Outcomes of a running chunk's first items so far (see {@link ChunkOutcome}); never copies classes. */
+  | { readonly type: 'partial'; readonly seq: number; readonly outcome: ChunkOutcome }
   /** Unnamed sync primitives this runspace no longer holds: `[cell id, copies it had received]` (see shared-cells.ts). */
   | { readonly type: 'released'; readonly cells: readonly (readonly [number, number])[] };
 

@@ -16,7 +16,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { AffinityLink, MessageEncoder } from '../affinity/link.js';
 import { ModuleExportError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
-import { serializeError } from '../protocol/error-codec.js';
+import { serializeError, type SerializedError } from '../protocol/error-codec.js';
 import {
   type ScriptDefinition,
   cancelSlot,
@@ -35,6 +35,8 @@ import { compileScript, type CompiledScript } from './script-block.js';
 import type { SessionState } from './session-state.js';
 
 const FLUSH_INTERVAL_MS = 1;
+/** A long chunk sends the outputs of items older than this ahead of its result. */
+export const PARTIAL_FLUSH_MS = 1;
 const EMPTY_USING: Readonly<Record<string, unknown>> = Object.freeze({});
 
 type Importer = (specifier: string) => Promise<unknown>;
@@ -153,8 +155,8 @@ export class TaskLoop implements ContextHost {
       const encoder = link.encoder();
       try {
         if (task.wire.chunk !== undefined) {
-          const outcome = await this.#runChunk(task, task.wire.chunk, context, encoder);
-          this.#results.push({ seq, ok: true, value: outcome, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses: encoder.loadsClasses });
+          const { outcome, loadsClasses } = await this.#runChunk(task, task.wire.chunk, context);
+          this.#results.push({ seq, ok: true, value: outcome, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses });
           this.#current = undefined;
           continue;
         }
@@ -220,20 +222,40 @@ export class TaskLoop implements ContextHost {
   }
 
   /**
-   * Runs a chunk's items one after another. Synchronous items run in a tight
-   * loop (this is what makes tiny items cost microseconds); the loop awaits
-   * only an item that returned a promise. An item that fails because it was
-   * cancelled is not a failure of the item: the chunk just stops.
+   * Runs a chunk's items one by one. An item's failure is recorded, not
+   * thrown; only an item that returned a promise is awaited. An item that
+   * fails because it was cancelled is not a failure of the item: the chunk
+   * just stops.
+   *
+   * Outputs are sent back in parts when the chunk runs long: before an item
+   * starts, outputs older than {@link PARTIAL_FLUSH_MS} go out in a `partial`
+   * message, so a runspace that dies mid-chunk (`process.exit`, an uncaught
+   * exception, out of memory, recycled for ignoring its signal) loses at
+   * most that much finished work besides the item it was running. The clock
+   * is read every item for slow items, every few dozen for trivial ones.
    */
-  async #runChunk(task: PendingTask, chunk: WireChunk, context: TaskContext, encoder: MessageEncoder): Promise<ChunkOutcome> {
+  async #runChunk(task: PendingTask, chunk: WireChunk, context: TaskContext): Promise<{ outcome: ChunkOutcome; loadsClasses: boolean }> {
     const fn = await this.#resolve(task);
     const { items, firstIndex, stopOnError } = chunk;
-    const values: unknown[] = [];
-    const failures: [number, ReturnType<typeof serializeError>][] = [];
     const control = this.control;
-    const started = performance.now();
+    let part = new ChunkPart(0, this.link.encoder());
+    let stride = 1;
+    let sinceCheck = 0;
+    let checkedAt = part.startedAt;
     for (let i = 0; i < items.length; i++) {
       if (context.cancellationRequested) break;
+      // Item 0 has nothing before it to measure or send.
+      if (i > 0 && ++sinceCheck >= stride) {
+        const now = performance.now();
+        const perItemMs = (now - checkedAt) / sinceCheck;
+        stride = perItemMs < 0.001 ? 32 : perItemMs < 0.02 ? 4 : 1;
+        sinceCheck = 0;
+        checkedAt = now;
+        if (now - part.startedAt >= PARTIAL_FLUSH_MS && part.values.length > 0 && !part.encoder.loadsClasses) {
+          this.#postPartial(task.wire.seq, part.outcome(now), firstIndex);
+          part = new ChunkPart(i, this.link.encoder());
+        }
+      }
       Atomics.store(control, ControlSlot.ItemsStarted, i + 1);
       context.index = firstIndex + i;
       try {
@@ -242,18 +264,29 @@ export class TaskLoop implements ContextHost {
           this.#flush();
           value = await value;
         }
-        values.push(encoder.encode(value));
+        part.values.push(part.encoder.encode(value));
       } catch (error) {
         if (context.cancelled) break;
-        values.push(undefined);
-        failures.push([i, serializeError(error)]);
+        part.values.push(undefined);
+        part.failures.push([part.values.length - 1, serializeError(error)]);
         if (stopOnError) break;
       }
     }
     context.index = undefined;
-    const outcome: ChunkOutcome = { values, failures, done: values.length, runNs: Math.round((performance.now() - started) * 1e6) };
-    this.#chunkStarts.set(outcome, firstIndex);
-    return outcome;
+    const outcome = part.outcome(performance.now());
+    this.#chunkStarts.set(outcome, firstIndex + outcome.from);
+    return { outcome, loadsClasses: part.encoder.loadsClasses };
+  }
+
+  #postPartial(seq: number, outcome: ChunkOutcome, firstIndex: number): void {
+    // Results of earlier tasks go first: the pool reads messages in order.
+    this.#flush();
+    try {
+      this.#post({ type: 'partial', seq, outcome });
+    } catch {
+      this.#chunkStarts.set(outcome, firstIndex + outcome.from);
+      this.#post({ type: 'partial', seq, outcome: this.#withoutUncloneable(outcome) });
+    }
   }
 
   #call(task: PendingTask, context: TaskContext): unknown {
@@ -351,5 +384,18 @@ export class TaskLoop implements ContextHost {
 
   #post(message: FromRunspace): void {
     this.#port.postMessage(message);
+  }
+}
+
+/** The outcomes of a chunk's items since its last part was sent. */
+class ChunkPart {
+  readonly values: unknown[] = [];
+  readonly failures: [number, SerializedError][] = [];
+  readonly startedAt = performance.now();
+
+  constructor(readonly from: number, readonly encoder: MessageEncoder) {}
+
+  outcome(now: number): ChunkOutcome {
+    return { from: this.from, values: this.values, failures: this.failures, done: this.values.length, runNs: Math.round((now - this.startedAt) * 1e6) };
   }
 }

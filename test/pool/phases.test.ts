@@ -37,6 +37,7 @@ describe('runspace phases', () => {
       taskDone: () => {},
       progressed: () => {},
       record: () => {},
+      partial: () => {},
       exited: () => {},
     };
     const host = new RunspaceHost({ variables: {}, modules: [], startup: [], resourceLimits: undefined, spinBeforeSleepUs: 0 }, events, false);
@@ -54,7 +55,7 @@ describe('runspace phases', () => {
   });
 
   test('a dedicated runspace is never idle: it only retires or exits', async () => {
-    const events: HostEvents = { ready: () => {}, taskDone: () => {}, progressed: () => {}, record: () => {}, exited: () => {} };
+    const events: HostEvents = { ready: () => {}, taskDone: () => {}, progressed: () => {}, record: () => {}, partial: () => {}, exited: () => {} };
     const host = new RunspaceHost({ variables: {}, modules: [], startup: [], resourceLimits: undefined, spinBeforeSleepUs: 0 }, events, true);
     expect(host.phase).toBe('dedicated');
     expect(() => host.moveTo('idle')).toThrow(InvariantError);
