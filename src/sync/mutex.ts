@@ -276,8 +276,8 @@ export class Mutex {
   #waitOneMachine(machine: FileLock, timeout: number | undefined): boolean {
     const deadline = deadlineOf(timeoutMs('timeout', timeout));
     if (Atomics.compareExchange(this.#slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadline)) return false;
-    const abandonedHere = this.#claim();
-    return this.#holdMachine('thread', abandonedHere, machine.lockBlocking(deadline));
+    this.#claim();
+    return this.#holdMachine('thread', machine.lockBlocking(deadline));
   }
 
   #waitBlocking(deadline: number): boolean {
@@ -446,7 +446,7 @@ export class Mutex {
       this.#becomeOwner(holder);
       return true;
     }
-    const abandonedHere = this.#claim();
+    this.#claim();
     let previous: number | false;
     try {
       previous = machine.try();
@@ -455,7 +455,7 @@ export class Mutex {
       this.#unlock();
       throw error;
     }
-    return this.#holdMachine(holder, abandonedHere, previous);
+    return this.#holdMachine(holder, previous);
   }
 
   #becomeOwner(holder: Holder): void {
@@ -481,7 +481,7 @@ export class Mutex {
 
   /** With the in-process lock just won: takes the file lock too if it is free, else gives both back (false). */
   #tryHoldMachine(machine: FileLock): boolean {
-    const abandonedHere = this.#claim();
+    this.#claim();
     let previous: number | false;
     try {
       previous = machine.try();
@@ -489,23 +489,27 @@ export class Mutex {
       this.#unlock();
       throw error;
     }
-    return this.#holdMachine('thread', abandonedHere, previous);
+    return this.#holdMachine('thread', previous);
   }
 
   /**
    * Ends a machine-wide acquisition, the in-process lock claimed: gives it
    * back when the file lock was not taken (false), else records the holder
-   * and throws, owning both, when it was abandoned here (a runspace died) or
-   * by another process (its id was in the lock file).
+   * and throws, owning both, when the lock file names an owner that died (a
+   * runspace of this process or another process).
    */
-  #holdMachine(holder: Holder, abandonedHere: boolean, previousOwner: number | false): boolean {
+  #holdMachine(holder: Holder, previousOwner: number | false): boolean {
     if (previousOwner === false) {
       this.#unlock();
       return false;
     }
     this.#local.holder = holder;
-    if (abandonedHere || previousOwner !== 0) {
-      throw new AbandonedMutexError(this, previousOwner !== 0 && previousOwner !== process.pid ? previousOwner : undefined);
+    // The lock file's owner record is the one truth about abandonment across processes: a runspace of this
+    // process that died holding the mutex left this process's id there too. The in-process flag (cleared by
+    // #claim) only says that a runspace of ours died; another process may have been told and cleaned up
+    // since, and an abandonment is reported once, to the first owner after the death.
+    if (previousOwner !== 0) {
+      throw new AbandonedMutexError(this, previousOwner !== process.pid ? previousOwner : undefined);
     }
     return true;
   }

@@ -1,5 +1,5 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -271,6 +271,60 @@ describe('Global mutex: across processes', () => {
     const child = holder(name);
     await child.expect('opened');
     await child.ask('acquire', 'held');
+  });
+});
+
+describe('Global mutex: a lock file that loses its path', () => {
+  const lockFileOf = (name: string) => join(lockDir, `${name.slice(7)}.lock`);
+
+  test.each(['deleted', 'replaced'] as const)('a lock file %s while another process holds it does not let a second owner in', async (how) => {
+    const name = freshName();
+    const child = holder(name);
+    await child.expect('opened');
+    await child.ask('acquire', 'held');
+    const path = lockFileOf(name);
+    if (how === 'deleted') rmSync(path);
+    else {
+      writeFileSync(`${path}.new`, '');
+      renameSync(`${path}.new`, path);
+    }
+    const { mutex } = Mutex.open(name);
+    // While the other process still holds it, through a file that lost its path: not ours.
+    expect(await mutex.acquire({ timeout: 300 })).toBe(false);
+    const inRunspace = await pool.invoke((ctx) => (ctx.using.m as Mutex).waitOne(100), { using: { m: mutex } });
+    expect(inRunspace).toBe(false);
+    await child.ask('release', 'released');
+    expect(await mutex.acquire({ timeout: 5_000 })).toBe(true);
+    mutex.releaseMutex();
+  });
+
+  test('a holder that died with its file deleted is reported as abandoned to the next owner', async () => {
+    const name = freshName();
+    const child = holder(name);
+    await child.expect('opened');
+    await child.ask('acquire', 'held');
+    rmSync(lockFileOf(name));
+    await child.kill();
+    const { mutex } = Mutex.open(name);
+    const outcome = await mutex.acquire({ timeout: 5_000 }).catch((error: unknown) => error);
+    expect(outcome).toBeInstanceOf(AbandonedMutexError);
+    mutex.releaseMutex();
+    expect(await mutex.acquire({ timeout: 0 })).toBe(true);
+    mutex.releaseMutex();
+  });
+
+  test('an abandonment is reported once: not again to this process after another process already recovered it', async () => {
+    const name = freshName();
+    const { mutex } = Mutex.open(name);
+    await expect(pool.invoke((ctx) => {
+      (ctx.using.m as Mutex).waitOne();
+      process.exit(3);
+    }, { using: { m: mutex } })).rejects.toThrow();
+    const child = holder(name);
+    await child.expect('opened');
+    expect((await child.ask('acquire-once', 'acquired-once')).abandoned).toBe(true);
+    expect(await mutex.acquire({ timeout: 5_000 })).toBe(true);
+    mutex.releaseMutex();
   });
 });
 

@@ -24,6 +24,23 @@
  * finds a process id there knows its predecessor died holding the lock: the
  * mutex was abandoned.
  *
+ * ## A lock file deleted or replaced while held
+ * A file lock belongs to an inode, not to a path. If a /tmp cleaner or a
+ * deploy script removes (or renames over) the lock file while a process
+ * holds it, the next process would create a fresh file and lock it at once:
+ * two owners. So the lock file has a second name, `<file>.held`, for the
+ * same inode. An acquirer that took the lock looks at that name: naming its
+ * own inode, all is well; missing, it is made; naming another inode that is
+ * still locked, the lock is held through a file that lost its main name,
+ * and the acquirer lets go and keeps waiting; naming another inode that
+ * nobody locks, the name is moved to the current file, and an owner record
+ * found in the old one reports its holder's death as an abandonment. Before
+ * each attempt a thread also checks that the path still names the inode it
+ * has open, and reopens it if not, so no thread keeps locking a file that
+ * lost its name. A cleaner that removes both names of a held lock file (all
+ * of the directory, say) is not detected: keep the lock directory out of
+ * reach of such tools (see the README).
+ *
  * ## Waiting
  * A waiter polls with growing sleeps instead of blocking in the kernel. A
  * blocked lock call can be neither timed out nor cancelled, and it would hold
@@ -34,7 +51,7 @@
  * @module
  */
 
-import { closeSync, constants, existsSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, linkSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
 import { LockDirectoryError, OperationCancelledError } from '../../errors.js';
@@ -68,7 +85,11 @@ export type PreviousOwner = number;
 const byPath = new Map<string, FileLock>();
 
 export class FileLock {
-  readonly #fd: number;
+  readonly #path: string;
+  readonly #heldPath: string;
+  readonly #privateFile: boolean;
+  #fd: number;
+  #inode: Stats;
   readonly #record = Buffer.alloc(RECORD_BYTES);
   readonly #clean = Buffer.alloc(RECORD_BYTES);
   readonly #mine = Buffer.alloc(RECORD_BYTES);
@@ -89,28 +110,63 @@ export class FileLock {
   }
 
   private constructor(path: string, privateFile: boolean) {
-    const flags = constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0);
-    let created = false;
-    try {
-      try {
-        this.#fd = openSync(path, flags | constants.O_EXCL, privateFile ? 0o600 : 0o660);
-        created = true;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        this.#fd = openSync(path, flags, privateFile ? 0o600 : 0o660);
-      }
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const why = code === 'ELOOP' ? 'is a symlink, which is never followed' : `cannot be opened for writing (${code ?? String(error)})`;
-      throw new LockDirectoryError(dirname(path), `its lock file '${basename(path)}' ${why}`, { cause: error });
-    }
+    this.#path = path;
+    this.#heldPath = `${path}.held`;
+    this.#privateFile = privateFile;
+    const { fd, created } = openLockFile(path, privateFile);
+    this.#fd = fd;
     try {
       this.firstOpener = RANGE_LOCKS ? this.#announceOpen() : created;
+      this.#inode = fstatSync(fd);
     } catch (error) {
       closeSync(this.#fd);
       throw error;
     }
     this.#mine.writeInt32LE(process.pid, 0);
+  }
+
+  /** Reopens the lock file when its path no longer names the inode this thread has open. */
+  #followPath(): void {
+    const current = statSync(this.#path, { throwIfNoEntry: false });
+    if (current !== undefined && sameInode(current, this.#inode)) return;
+    const { fd } = openLockFile(this.#path, this.#privateFile);
+    closeSync(this.#fd);
+    this.#fd = fd;
+    this.#inode = fstatSync(fd);
+    if (RANGE_LOCKS) this.#announceOpen();
+  }
+
+  /**
+   * After taking the lock: is it also held through an inode that lost its
+   * main name? 'held' when so; otherwise the owner record of a holder of such
+   * an inode that died (0 when there was none), and the second name is moved
+   * to the current file.
+   */
+  #ghost(): 'held' | PreviousOwner {
+    // The usual answer, without opening anything: the second name is ours.
+    const named = statSync(this.#heldPath, { throwIfNoEntry: false });
+    if (named !== undefined && sameInode(named, this.#inode)) return 0;
+    let previous = 0;
+    if (named !== undefined) {
+      let fd: number | undefined;
+      try {
+        fd = openSync(this.#heldPath, constants.O_RDWR | (constants.O_NOFOLLOW ?? 0));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      if (fd !== undefined) {
+        try {
+          if (!locks().tryLock(fd, MUTEX_BYTE, 1)) return 'held';
+          locks().unlock(fd, MUTEX_BYTE, 1);
+          const read = readSync(fd, this.#record, 0, RECORD_BYTES, 0);
+          previous = read === RECORD_BYTES ? this.#record.readInt32LE(0) : 0;
+        } finally {
+          closeSync(fd);
+        }
+      }
+    }
+    this.#nameSecondly();
+    return previous;
   }
 
   #announceOpen(): boolean {
@@ -127,16 +183,33 @@ export class FileLock {
 
   /** Takes the lock if it is free; false when another holds it. */
   try(): PreviousOwner | false {
+    this.#followPath();
     if (!locks().tryLock(this.#fd, MUTEX_BYTE, 1)) return false;
     try {
+      const ghost = this.#ghost();
+      if (ghost === 'held') {
+        locks().unlock(this.#fd, MUTEX_BYTE, 1);
+        return false;
+      }
       const read = readSync(this.#fd, this.#record, 0, RECORD_BYTES, 0);
       const previous = read === RECORD_BYTES ? this.#record.readInt32LE(0) : 0;
       writeSync(this.#fd, this.#mine, 0, RECORD_BYTES, 0);
       this.held = true;
-      return previous;
+      return previous !== 0 ? previous : ghost;
     } catch (error) {
       locks().unlock(this.#fd, MUTEX_BYTE, 1);
       throw error;
+    }
+  }
+
+  /** Gives the lock file its second name, replacing a name of a file that lost its main one. */
+  #nameSecondly(): void {
+    try {
+      linkSync(this.#path, this.#heldPath);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      unlinkSync(this.#heldPath);
+      linkSync(this.#path, this.#heldPath);
     }
   }
 
@@ -196,6 +269,35 @@ export function isOpenAnywhere(path: string): boolean {
     closeSync(fd);
   }
 }
+
+/** Opens (creating when needed, and its directory if a cleaner removed it) the lock file. */
+function openLockFile(path: string, privateFile: boolean): { fd: number; created: boolean } {
+  const flags = constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0);
+  const mode = privateFile ? 0o600 : 0o660;
+  try {
+    try {
+      return { fd: openSync(path, flags | constants.O_EXCL, mode), created: true };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        mkdirSync(dirname(path), { recursive: true, mode: privateFile ? 0o700 : 0o770 });
+        return { fd: openSync(path, flags | constants.O_EXCL, mode), created: true };
+      }
+      if (code !== 'EEXIST') throw error;
+      return { fd: openSync(path, flags, mode), created: false };
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ELOOP' ? 'is a symlink, which is never followed' : `cannot be opened for writing (${code ?? String(error)})`;
+    throw new LockDirectoryError(dirname(path), `its lock file '${basename(path)}' ${why}`, { cause: error });
+  }
+}
+
+function sameInode(a: Stats, b: Stats): boolean {
+  return a.ino === b.ino && a.dev === b.dev;
+}
+
+
 
 function sleepFor(attempt: number): number {
   return SLEEPS_MS[attempt] ?? MAX_SLEEP_MS;
