@@ -399,10 +399,17 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
 }
 
 /** Runs one operation on an object that lives here, or relays it when the object is itself a proxy. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 function invoke(value: object, op: CallOp, name: string, args: readonly unknown[]): unknown {
   const relayed = remoteState(value);
   if (relayed !== undefined) return relayed.endpoint.call(relayed, op, name, args);
   const target = value as Record<string, unknown>;
+  // What reaches an object's prototype chain is not a property of the object: a caller in another
+  // runspace must not rewrite the home object's class (or a class's statics) by name.
+  if (PROTOTYPE_KEYS.has(name) && op !== 'call') {
+    throw new TypeError(`'${name}' of ${describe(value)} cannot be ${op === 'set' ? 'set' : 'read'} through a proxy: it is not a property of the object but of its prototype chain.`);
+  }
   switch (op) {
     case 'call': {
       const method = target[name];

@@ -332,6 +332,19 @@ describe('properties through a proxy', () => {
     });
   });
 
+  test("a proxy cannot reach its home object's prototype chain: __proto__, constructor and prototype are refused", async () => {
+    await inRunspace(async (rs) => {
+      const counter = await rs.invoke(async (ctx) => new ((await import(ctx.using.classes)) as Classes).Counter(), { using: { classes } });
+      const proxy = counter as unknown as Remote<Counter>;
+      for (const key of ['__proto__', 'constructor', 'prototype']) {
+        await expect(setRemoteProperty(proxy, key as never, {} as never)).rejects.toThrow(/prototype chain/);
+        await expect(getRemoteProperty(proxy, key as never)).rejects.toThrow(/prototype chain/);
+      }
+      // The home object kept its class: its methods still run.
+      expect(await proxy.increment()).toBe(1);
+    });
+  });
+
   test('a result that cannot cross rejects the call with UncloneableValueError naming it; the proxy keeps working', async () => {
     await inRunspace(async (rs) => {
       const listener = await rs.invoke(async (ctx) => {

@@ -1,4 +1,4 @@
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +141,35 @@ describe('Global mutex: names and directories', () => {
       if (savedEnv.TMPDIR === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = savedEnv.TMPDIR;
     }
+  });
+
+  test('names that differ only in lone surrogates are refused, not aliased to one file', () => {
+    for (const bad of ['Global\\\uD800', 'Global\\x\uDBFFy', 'Global\\\uDC00']) {
+      expect(() => Mutex.open(bad), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'name' }));
+    }
+    expect(Mutex.open('Global\\caf\u00e9-\u{1F512}').mutex.name).toBe('Global\\caf\u00e9-\u{1F512}');
+  });
+
+  test('something other than a file planted under a lock name (a FIFO) is a LockDirectoryError, not a hang or ESPIPE', () => {
+    mkdirSync(lockDir, { recursive: true });
+    const fifo = join(lockDir, 'fifo-planted.lock');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => Mutex.open('Global\\fifo-planted')).toThrow(expect.objectContaining({ code: 'ERR_LOCK_DIRECTORY', message: expect.stringMatching(/not a regular file/) }));
+  });
+
+  test('a configured directory anyone may write to is refused; one the library creates is group-shared whatever the umask', () => {
+    const open = join(root, 'world-writable');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    expect(() => Mutex.open(freshName(), { lockDirectory: open })).toThrow(expect.objectContaining({ code: 'ERR_LOCK_DIRECTORY', message: expect.stringMatching(/anyone may write/) }));
+    const shared = join(root, 'group-shared');
+    const script = `
+      process.umask(0o077);
+      const { Mutex } = await import('runspaces');
+      Mutex.open('Global\\\\umask', { lockDirectory: ${JSON.stringify(shared)} });`;
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('../../', import.meta.url)) });
+    expect(lstatSync(shared).mode & 0o7777).toBe(0o2770);
+    expect(lstatSync(join(shared, 'umask.lock')).mode & 0o777).toBe(0o660);
   });
 
   test('a lock file that is a symlink is never followed', () => {

@@ -51,7 +51,7 @@
  * @module
  */
 
-import { closeSync, constants, existsSync, fstatSync, linkSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fstatSync, linkSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
 import { LockDirectoryError, OperationCancelledError } from '../../errors.js';
@@ -272,7 +272,23 @@ export function isOpenAnywhere(path: string): boolean {
 
 /** Opens (creating when needed, and its directory if a cleaner removed it) the lock file. */
 function openLockFile(path: string, privateFile: boolean): { fd: number; created: boolean } {
-  const flags = constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0);
+  const opened = openOrCreate(path, privateFile);
+  try {
+    // A FIFO, a device or a socket planted under the name would fail later, untyped (ESPIPE, a hang).
+    if (!fstatSync(opened.fd).isFile()) {
+      throw new LockDirectoryError(dirname(path), `its lock file '${basename(path)}' is not a regular file (something else was put under its name)`);
+    }
+    // In a shared directory, every user of the group must be able to open it, whatever this process's umask.
+    if (opened.created && !privateFile && process.platform !== 'win32') fchmodSync(opened.fd, 0o660);
+  } catch (error) {
+    closeSync(opened.fd);
+    throw error;
+  }
+  return opened;
+}
+
+function openOrCreate(path: string, privateFile: boolean): { fd: number; created: boolean } {
+  const flags = constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
   const mode = privateFile ? 0o600 : 0o660;
   try {
     try {

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { lstatSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, LockDirectoryError } from '../../errors.js';
@@ -49,6 +49,8 @@ export function globalNamePart(name: string): string {
     throw new InvalidArgumentError('name', `'${name}' cannot name a lock file: no path separators, control characters or any of : * ? " < > | after Global\\`);
   }
   if (/^\.+$/.test(part)) throw new InvalidArgumentError('name', `'${name}' cannot name a lock file: a name of dots alone is a path`);
+  // A lone surrogate has no file-name encoding: each would become U+FFFD, and two names one file.
+  if (!part.isWellFormed()) throw new InvalidArgumentError('name', `'${name}' cannot name a lock file: it holds a lone surrogate (not well-formed Unicode)`);
   return part;
 }
 
@@ -93,13 +95,27 @@ function preparePrivate(path: string): LockDirectory {
   return { path, private: true };
 }
 
+/**
+ * A directory the user chose, possibly shared by the users of one group. It
+ * is created group-writable whatever the umask (0770 with the setgid bit, so
+ * lock files take the directory's group); lock files in it are made 0660
+ * (see file-lock.ts). A directory anyone may write to is refused, as the
+ * default one is: another user could plant or remove lock files in it.
+ */
 function prepareConfigured(path: string): LockDirectory {
+  let created: string | undefined;
   try {
-    mkdirSync(path, { recursive: true, mode: 0o770 });
+    created = mkdirSync(path, { recursive: true, mode: 0o770 });
+    // mkdir's mode passes through the umask; a shared directory must be group-writable.
+    if (created !== undefined) chmodSync(path, 0o2770);
   } catch (error) {
     throw new LockDirectoryError(path, 'it could not be created', { cause: error });
   }
-  if (!statSync(path).isDirectory()) throw new LockDirectoryError(path, 'it is not a directory');
+  const stats = statSync(path);
+  if (!stats.isDirectory()) throw new LockDirectoryError(path, 'it is not a directory');
+  if (process.platform !== 'win32' && (stats.mode & 0o002) !== 0) {
+    throw new LockDirectoryError(path, `anyone may write to it (mode ${(stats.mode & 0o7777).toString(8)}); share a lock directory through a group (chmod 2770, chgrp <group>)`);
+  }
   return { path, private: false };
 }
 
