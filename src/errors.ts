@@ -6,6 +6,20 @@
  * @module
  */
 
+/**
+ * A value as an error message shows it, safely: a caller's value may have a
+ * `toString` or `Symbol.toPrimitive` that throws (a Proxy's traps), and an
+ * error message must never throw while it is being built.
+ */
+export function shown(value: unknown): string {
+  try {
+    if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+    return String(value);
+  } catch {
+    return `a ${typeof value} that cannot be shown`;
+  }
+}
+
 /** Base class of all errors raised by runspaces itself. */
 export class RunspacesError extends Error {
   /** Stable, machine-readable identifier of the failure. */
@@ -61,8 +75,8 @@ export class InvalidPoolStateError extends RunspacesError {
 
 /** An option or argument has an invalid value. Nothing was started. */
 export class InvalidArgumentError extends RunspacesError {
-  constructor(readonly argument: string, message: string) {
-    super('ERR_INVALID_ARGUMENT', `Invalid ${argument}: ${message}`);
+  constructor(readonly argument: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_ARGUMENT', `Invalid ${argument}: ${message}`, options);
   }
 }
 

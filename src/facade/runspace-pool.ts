@@ -23,6 +23,7 @@ import { normalizeLoopOptions, type ForEachParallelOptions, type LoopFunction } 
 import { ParallelJob } from '../parallel/parallel-job.js';
 import { ParallelLoop } from '../parallel/parallel-loop.js';
 import { ThreadJob, type JobScriptBlock, type ThreadJobOptions } from '../parallel/thread-job.js';
+import { asArgumentError, readOptions } from '../util/options.js';
 
 export type { AcquireOptions, PoolStateChange, RunspaceClosedInfo, RunspacePoolEvents, RunspacePoolState } from '../pool/pool-events.js';
 
@@ -158,11 +159,12 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     fn: Function | ModuleFunction,
     options: ForEachParallelOptions<unknown> & { readonly asJob?: boolean; readonly name?: string } = {},
   ): ParallelLoop<unknown> | ParallelJob<unknown> {
-    const asJob = options?.asJob === true;
-    const normalized = normalizeLoopOptions(options, asJob);
+    const { asJob, name } = readOptions(options, ['asJob', 'name']);
+    const normalized = normalizeLoopOptions(options, asJob === true);
     const pool = this.#core.loopPool;
-    if (!asJob) return new ParallelLoop(pool, input, fn, normalized, this.#emitRecord);
-    const job = new ParallelJob<unknown>(pool, input, fn, normalized, options.name, this.#jobs.remove);
+    if (asJob !== true) return new ParallelLoop(pool, input, fn, normalized, this.#emitRecord);
+    if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name', 'expected a string');
+    const job = new ParallelJob<unknown>(pool, input, fn, normalized, name, this.#jobs.remove);
     this.#jobs.add(job);
     return job;
   }
@@ -188,7 +190,12 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   startThreadJob(fn: Function | ModuleFunction, options: ThreadJobOptions<readonly unknown[]> = {}): ThreadJob<unknown> {
     this.#core.assertAccepting('start a thread job');
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
-    const job = new ThreadJob<unknown>(fn, options, this.#jobs.remove);
+    let job: ThreadJob<unknown>;
+    try {
+      job = new ThreadJob<unknown>(fn, options, this.#jobs.remove);
+    } catch (error) {
+      throw asArgumentError(error, 'options');
+    }
     this.#jobs.add(job);
     this.#jobs.start(job);
     return job;

@@ -11,8 +11,9 @@
  */
 
 import { EventEmitter } from 'node:events';
-import { InvalidArgumentError, InvalidOperationError } from '../errors.js';
-import { onCancel, timeoutMs } from '../util/deadline.js';
+import { InvalidOperationError } from '../errors.js';
+import { onCancel } from '../util/deadline.js';
+import { cancelOptions } from '../util/options.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 
 /** The states of a job, as PowerShell's `JobState`. */
@@ -129,8 +130,7 @@ export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
    * `reason`), as `Wait-Job` does not.
    */
   async wait(options: JobWaitOptions = {}): Promise<boolean> {
-    const timeout = timeoutMs('timeout', options.timeout);
-    const { signal } = options;
+    const { timeout, signal } = cancelOptions(options);
     if (this.isFinished) return true;
     if (timeout === undefined && signal === undefined) {
       await this.#finished;

@@ -39,6 +39,7 @@ import { buildTaskSpec, type ModuleFunction } from '../pool/invocation.js';
 import type { LoopPool } from '../pool/loop-pool.js';
 import type { TaskSpec, TaskView } from '../pool/task.js';
 import { onCancel, type CancelCause } from '../util/deadline.js';
+import { asArgumentError } from '../util/options.js';
 import { ChunkSizer } from './chunk-sizer.js';
 import { InputSource, type LoopInput } from './input-source.js';
 import type { NormalizedLoopOptions } from './options.js';
@@ -117,15 +118,23 @@ export class LoopEngine {
     this.#sink = sink;
     this.#options = options;
     pool.assertAccepting('run a parallel loop');
-    this.#source = new InputSource(input);
+    try {
+      this.#source = new InputSource(input);
+    } catch (error) {
+      throw asArgumentError(error, 'input');
+    }
     if (typeof fn !== 'function' && (fn === null || typeof fn !== 'object')) {
       throw new InvalidArgumentError('fn', 'expected a function (item, ctx) => ... or { module, export }');
     }
-    this.#base = buildTaskSpec(fn, {
-      using: options.using,
-      baseUrl: options.baseUrl,
-      onRecord: (record) => sink.record(record),
-    });
+    try {
+      this.#base = buildTaskSpec(fn, {
+        using: options.using,
+        baseUrl: options.baseUrl,
+        onRecord: (record) => sink.record(record),
+      });
+    } catch (error) {
+      throw asArgumentError(error, 'fn');
+    }
     this.#usingId = options.using === undefined ? undefined : nextUsingId++;
     this.#lanes = Array.from({ length: options.throttleLimit }, () => ({ chunks: [] }));
     this.settled = new Promise((resolve) => {

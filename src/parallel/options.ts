@@ -6,9 +6,10 @@
  */
 
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, shown } from '../errors.js';
 import { validateUsing } from '../pool/invocation.js';
 import { timeoutMs } from '../util/deadline.js';
+import { readOptions } from '../util/options.js';
 import type { ProgressInfo, StreamRecord } from '../protocol/stream-records.js';
 import type { ParallelContext } from '../runspace/context.js';
 
@@ -75,9 +76,13 @@ export interface NormalizedLoopOptions {
   readonly baseUrl: string | undefined;
 }
 
+const LOOP_OPTIONS = [
+  'throttleLimit', 'using', 'timeout', 'signal', 'ordered', 'useNewRunspace', 'errorAction', 'onRecord', 'onProgress', 'highWaterMark', 'baseUrl',
+] as const;
+
 function positiveInteger(name: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(name, `expected an integer of at least 1, got ${String(value)}`);
+    throw new InvalidArgumentError(name, `expected an integer of at least 1, got ${shown(value)}`);
   }
 }
 
@@ -87,6 +92,7 @@ function optionalFunction(name: string, value: unknown): void {
 
 export function normalizeLoopOptions(options: ForEachParallelOptions<unknown>, asJob: boolean): NormalizedLoopOptions {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
+  options = readOptions(options, LOOP_OPTIONS) as ForEachParallelOptions<unknown>;
   const throttleLimit = options.throttleLimit ?? availableParallelism();
   positiveInteger('throttleLimit', throttleLimit);
   const highWaterMark = options.highWaterMark ?? 1024;
@@ -98,7 +104,7 @@ export function normalizeLoopOptions(options: ForEachParallelOptions<unknown>, a
   const timeout = timeoutMs('timeout', options.timeout);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal', 'expected an AbortSignal');
   if (errorAction !== 'continue' && errorAction !== 'stop') {
-    throw new InvalidArgumentError('errorAction', `expected 'continue' or 'stop', got ${String(errorAction)}`);
+    throw new InvalidArgumentError('errorAction', `expected 'continue' or 'stop', got ${shown(errorAction)}`);
   }
   const using = validateUsing(options.using);
   optionalFunction('onRecord', options.onRecord);

@@ -6,6 +6,7 @@
  */
 
 import { InvalidArgumentError, OperationCancelledError } from '../errors.js';
+import { readOptions, asArgumentError } from '../util/options.js';
 import { validateUsing, type InternalInvokeOptions, type ModuleFunction } from '../pool/invocation.js';
 import type { Runspace } from '../pool/runspace.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
@@ -58,8 +59,10 @@ export class ThreadJob<R = unknown> extends Job<R> {
 
   /** @internal Jobs come from `pool.startThreadJob()`. */
   constructor(fn: Function | ModuleFunction, options: ThreadJobOptions<readonly unknown[]>, onRemove: (job: Job<R>) => void) {
-    super(options.name, onRemove);
-    if (options.name !== undefined && typeof options.name !== 'string') throw new InvalidArgumentError('name', 'expected a string');
+    const read = readOptions(options, ['name', 'initializationScript', 'input', 'using', 'args', 'baseUrl']) as ThreadJobOptions<readonly unknown[]>;
+    if (read.name !== undefined && typeof read.name !== 'string') throw new InvalidArgumentError('name', 'expected a string');
+    super(read.name, onRemove);
+    options = read;
     if (options.initializationScript !== undefined && typeof options.initializationScript !== 'function') {
       throw new InvalidArgumentError('initializationScript', 'expected a function (ctx) => ...');
     }
@@ -73,7 +76,7 @@ export class ThreadJob<R = unknown> extends Job<R> {
       args: options.args,
       using: options.using,
       baseUrl: options.baseUrl,
-      input: options.input === undefined ? undefined : [...options.input],
+      input: options.input === undefined ? undefined : readInput(options.input),
       signal: this.#abort.signal,
       onRecord: (record: StreamRecord) => this.addRecord(record),
     };
@@ -129,5 +132,14 @@ export class ThreadJob<R = unknown> extends Job<R> {
     }
     this.addError(error);
     this.setState('Failed', error);
+  }
+}
+
+/** A job's input objects, read once (an iterable that throws is the caller's mistake, named). */
+function readInput(input: Iterable<unknown>): unknown[] {
+  try {
+    return [...input];
+  } catch (error) {
+    throw asArgumentError(error, 'input');
   }
 }

@@ -16,6 +16,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { CostEstimate } from './batching.js';
 import { moduleSpecifier } from './options.js';
 import { timeoutMs } from '../util/deadline.js';
+import { readOptions } from '../util/options.js';
 import { callerFileUrl, scriptFor } from './script-registry.js';
 import type { TaskSpec } from './task.js';
 
@@ -87,9 +88,11 @@ export function validateUsing(using: unknown): Readonly<Record<string, unknown>>
 }
 
 const moduleCosts = new Map<string, CostEstimate>();
+const INVOKE_OPTIONS = ['args', 'using', 'signal', 'timeout', 'transfer', 'baseUrl', 'onRecord', 'input'] as const;
 
-export function buildTaskSpec(target: Function | ModuleFunction, options: InternalInvokeOptions): TaskSpec {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
+export function buildTaskSpec(target: Function | ModuleFunction, given: InternalInvokeOptions): TaskSpec {
+  if (given === null || typeof given !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
+  const options = readOptions(given, INVOKE_OPTIONS) as InternalInvokeOptions;
   const args = options.args ?? [];
   if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
   const using = validateUsing(options.using);

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
-import { InvalidArgumentError, UsingFunctionError } from '../errors.js';
+import { InvalidArgumentError, UsingFunctionError, shown } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { timeoutMs } from '../util/deadline.js';
 import type { RunspaceContext } from '../runspace/context.js';
@@ -105,7 +105,7 @@ export function isValidCount(value: unknown, min: number): value is number {
 function assertMicroseconds(name: string, value: unknown): asserts value is number | undefined {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidArgumentError(name, `expected microseconds >= 0, got ${String(value)}`);
+    throw new InvalidArgumentError(name, `expected microseconds >= 0, got ${shown(value)}`);
   }
 }
 
@@ -113,7 +113,7 @@ function assertMicroseconds(name: string, value: unknown): asserts value is numb
 export function moduleSpecifier(module: string | URL, base: () => string | null, name: string): string {
   if (module instanceof URL) return module.href;
   if (typeof module !== 'string' || module.length === 0) {
-    throw new InvalidArgumentError(name, `expected a module URL, path or package name, got ${String(module)}`);
+    throw new InvalidArgumentError(name, `expected a module URL, path or package name, got ${shown(module)}`);
   }
   if (module.startsWith('./') || module.startsWith('../')) {
     const baseUrl = base();
@@ -129,11 +129,11 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
   const maxRunspaces = options.maxRunspaces ?? availableParallelism();
   const minRunspaces = options.minRunspaces ?? Math.min(1, maxRunspaces);
   if (!isValidCount(maxRunspaces, 1)) {
-    throw new InvalidArgumentError('maxRunspaces', `expected an integer >= 1, got ${String(maxRunspaces)}`);
+    throw new InvalidArgumentError('maxRunspaces', `expected an integer >= 1, got ${shown(maxRunspaces)}`);
   }
   assertRunspaceCount('maxRunspaces', maxRunspaces);
   if (!isValidCount(minRunspaces, 0)) {
-    throw new InvalidArgumentError('minRunspaces', `expected an integer >= 0, got ${String(minRunspaces)}`);
+    throw new InvalidArgumentError('minRunspaces', `expected an integer >= 0, got ${shown(minRunspaces)}`);
   }
   if (minRunspaces > maxRunspaces) {
     throw new InvalidArgumentError('minRunspaces', `minRunspaces (${minRunspaces}) cannot exceed maxRunspaces (${maxRunspaces})`);
@@ -143,7 +143,7 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
   assertMicroseconds('spinBeforeSleep', options.spinBeforeSleep);
   const jobThrottleLimit = options.jobThrottleLimit ?? Infinity;
   if (jobThrottleLimit !== Infinity && !isValidCount(jobThrottleLimit, 1)) {
-    throw new InvalidArgumentError('jobThrottleLimit', `expected an integer >= 1, got ${String(jobThrottleLimit)}`);
+    throw new InvalidArgumentError('jobThrottleLimit', `expected an integer >= 1, got ${shown(jobThrottleLimit)}`);
   }
   const session = options.initialSessionState ?? {};
   const variables = session.variables ?? {};

@@ -7,9 +7,10 @@
  * @module
  */
 
-import { InvalidArgumentError, InvalidPoolStateError, OperationCancelledError, PoolClosedError, TimeoutError } from '../errors.js';
+import { InvalidPoolStateError, OperationCancelledError, PoolClosedError, TimeoutError } from '../errors.js';
 import type { CancelKind } from '../protocol/messages.js';
 import { onCancel, startTimer, timeoutMs } from '../util/deadline.js';
+import { asArgumentError, cancelOptions } from '../util/options.js';
 import { AcquireRequest } from './acquire-request.js';
 import { buildTaskSpec, variableSpec, type InvokeOptions, type ModuleFunction } from './invocation.js';
 import type { LoopPool, SubmitOptions } from './loop-pool.js';
@@ -102,7 +103,8 @@ export class PoolCore {
       this.assertAccepting('invoke');
       task = this.#createTask(buildTaskSpec(target, options), options);
     } catch (error) {
-      return Promise.reject(error);
+      // Options were read and checked first: what is left untyped came from inspecting the function.
+      return Promise.reject(asArgumentError(error, 'fn'));
     }
     if (!task.settled) this.#scheduler.schedule(task);
     return task.promise;
@@ -110,15 +112,15 @@ export class PoolCore {
 
   acquire(options: AcquireOptions): Promise<Runspace> {
     let timeout: number | undefined;
+    let signal: AbortSignal | undefined;
     try {
       this.assertAccepting('acquire a runspace');
-      if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
-      timeout = timeoutMs('timeout', options.timeout);
+      ({ timeout, signal } = cancelOptions(options));
     } catch (error) {
       return Promise.reject(error);
     }
-    const request = new AcquireRequest(options.signal !== undefined || timeout !== undefined);
-    if (request.cancellable) request.onSettle(onCancel(options.signal, timeout, (cause) => request.reject(cancellationOf(cause, false))));
+    const request = new AcquireRequest(signal !== undefined || timeout !== undefined);
+    if (request.cancellable) request.onSettle(onCancel(signal, timeout, (cause) => request.reject(cancellationOf(cause, false))));
     if (!request.settled) this.#scheduler.request(request);
     return request.promise;
   }
@@ -157,7 +159,7 @@ export class PoolCore {
       try {
         return this.#pinned(host, buildTaskSpec(target, options), options);
       } catch (error) {
-        return Promise.reject(error);
+        return Promise.reject(asArgumentError(error, 'fn'));
       }
     },
     getVariable: (host, name) => this.#pinned(host, variableSpec({ kind: 'getVariable', name: String(name) }), {}),

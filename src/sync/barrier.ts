@@ -25,12 +25,13 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { InvalidArgumentError, InvalidOperationError } from '../errors.js';
+import { InvalidArgumentError, InvalidOperationError, shown } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineOf, waitUntil } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
+import { cancelOptions } from '../util/options.js';
 
 const PHASE_SHIFT = 16;
 const ARRIVED_MASK = 0xffff;
@@ -41,7 +42,7 @@ export type PostPhaseAction = (barrier: Barrier) => void;
 
 function assertParticipants(name: string, value: unknown, min: number): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_PARTICIPANTS) {
-    throw new InvalidArgumentError(name, `expected an integer from ${min} to ${MAX_PARTICIPANTS}, got ${String(value)}`);
+    throw new InvalidArgumentError(name, `expected an integer from ${min} to ${MAX_PARTICIPANTS}, got ${shown(value)}`);
   }
 }
 
@@ -145,11 +146,12 @@ export class Barrier {
 
   /** Arrives and waits without blocking: true when the phase completed, false on timeout (arrival withdrawn); rejects on abort. */
   async signalAndWaitAsync(options?: WaitOptions): Promise<boolean> {
-    const deadline = deadlineOf(timeoutMs('timeout', options?.timeout));
+    const { timeout, signal } = cancelOptions(options);
+    const deadline = deadlineOf(timeout);
     const phase = this.#arrive();
     if (phase === undefined) return true;
     try {
-      const passed = await waitUntil(this.#slots, Slot.State, Slot.Waiters, () => this.#phaseOf() !== phase, deadline, options?.signal);
+      const passed = await waitUntil(this.#slots, Slot.State, Slot.Waiters, () => this.#phaseOf() !== phase, deadline, signal);
       return passed || !this.#withdraw(phase);
     } catch (error) {
       if (!this.#withdraw(phase)) return true;

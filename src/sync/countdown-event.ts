@@ -8,14 +8,14 @@
  * @module
  */
 
-import { InvalidArgumentError, InvalidOperationError } from '../errors.js';
+import { InvalidArgumentError, InvalidOperationError, shown } from '../errors.js';
 import { Kind, Slot } from './arena.js';
 import { EventHandle } from './event-handle.js';
 import { registerKind } from './shared-cells.js';
 
 function assertCount(name: string, value: unknown, min: number): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 0x7fffffff) {
-    throw new InvalidArgumentError(name, `expected an integer from ${min} to 2147483647, got ${String(value)}`);
+    throw new InvalidArgumentError(name, `expected an integer from ${min} to 2147483647, got ${shown(value)}`);
   }
 }
 

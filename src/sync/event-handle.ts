@@ -11,7 +11,7 @@ import { isMainThread } from 'node:worker_threads';
 import { newCell, Slot, type Cell, type Kind } from './arena.js';
 import type { MutexAcquireOptions } from './mutex.js';
 import { adoptCell, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
-import { assertMayBlock, blockUntil, deadlineOf, waitUntil } from './waiting.js';
+import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
 
 /** Options of an async wait: `timeout` ms (then false), `signal` (then `OperationCancelledError`). */
@@ -66,7 +66,7 @@ export abstract class EventHandle {
   waitAsync(options?: WaitOptions): Promise<boolean> {
     if (options === undefined && this.tryPass()) return READY;
     try {
-      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, deadlineOf(timeoutMs('timeout', options?.timeout)), options?.signal);
+      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, ...deadlineAndSignal(options));
     } catch (error) {
       return Promise.reject(error);
     }

@@ -57,6 +57,7 @@ import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } fr
 import { isMainThread } from 'node:worker_threads';
 import { assertMayBlock, blockWhile, deadlineOf, waitTurn, waitWhile } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
+import { cancelOptions, readOptions } from '../util/options.js';
 
 const SPINS = 100;
 const ACQUIRED: Promise<boolean> = Promise.resolve(true);
@@ -148,12 +149,13 @@ export class Mutex {
 
   /** An unnamed mutex; pass it to runspaces as a `using` value or argument. */
   constructor(initiallyOwned = false, options: MutexOptions = {}) {
+    const { fair } = readOptions(options, ['fair']);
     const adopted = takeAdopted();
     if (adopted !== undefined) {
       ({ cell: this.#cell, name: this.#name } = adopted);
     } else {
       this.#cell = newCell(Kind.Mutex);
-      this.#cell.slots[Slot.Maximum] = options.fair ? 1 : 0;
+      this.#cell.slots[Slot.Maximum] = fair === true ? 1 : 0;
       this.#name = null;
     }
     this.#slots = this.#cell.slots;
@@ -187,16 +189,17 @@ export class Mutex {
    * ```
    */
   static open(name: string, options: MutexOpenOptions = {}): { mutex: Mutex; createdNew: boolean } {
-    if (isGlobalName(name)) return Mutex.#openMachine(name, options);
+    const read = readOptions(options, ['fair', 'initiallyOwned', 'lockDirectory']) as MutexOpenOptions;
+    if (isGlobalName(name)) return Mutex.#openMachine(name, read);
     const found = openNamed(Kind.Mutex, name, (slots) => {
-      slots[Slot.Maximum] = options.fair ? 1 : 0;
-      if (options.initiallyOwned) {
+      slots[Slot.Maximum] = read.fair ? 1 : 0;
+      if (read.initiallyOwned) {
         slots[Slot.State] = 1;
         slots[Slot.Owner] = SELF;
       }
     });
     const mutex = Mutex.fromCell(found.cell, found.name);
-    if (found.createdNew && options.initiallyOwned) mutex.#local.holder = 'thread';
+    if (found.createdNew && read.initiallyOwned) mutex.#local.holder = 'thread';
     return { mutex, createdNew: found.createdNew };
   }
 
@@ -226,6 +229,7 @@ export class Mutex {
 
   /** Opens an existing named mutex, or returns undefined. */
   static tryOpenExisting(name: string, options: Pick<MutexOpenOptions, 'lockDirectory'> = {}): Mutex | undefined {
+    options = readOptions(options, ['lockDirectory']) as Pick<MutexOpenOptions, 'lockDirectory'>;
     if (isGlobalName(name)) {
       const target = machineTarget(name, options.lockDirectory);
       if (tryOpenExistingKey(Kind.Mutex, target.key, name) === undefined && !isOpenAnywhere(target.lockFile.path)) return undefined;
@@ -318,8 +322,8 @@ export class Mutex {
       return ACQUIRED;
     }
     try {
-      const timeout = timeoutMs('timeout', options?.timeout);
-      return this.#acquireFor('thread', deadlineOf(timeout), options?.signal);
+      const { timeout, signal } = cancelOptions(options);
+      return this.#acquireFor('thread', deadlineOf(timeout), signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -348,7 +352,8 @@ export class Mutex {
    * Throws `TimeoutError` when `timeout` passes first.
    */
   async withLock<T>(fn: (info: LockInfo) => T | Promise<T>, options: WithLockOptions = {}): Promise<T> {
-    const timeout = timeoutMs('timeout', options.timeout);
+    const { timeout, signal } = cancelOptions(options);
+    const { onAbandoned } = readOptions(options, ['onAbandoned']);
     const slots = this.#slots;
     if (this.#local.flows > 0 && flowHolds(this.#id)) {
       slots[Slot.Recursion]!++;
@@ -362,12 +367,12 @@ export class Mutex {
       const flow = currentFlowHolder()!;
       let abandoned = false;
       try {
-        if (!(await this.#acquireFor(flow, deadlineOf(timeout), options.signal))) throw new TimeoutError(timeout ?? 0, false);
+        if (!(await this.#acquireFor(flow, deadlineOf(timeout), signal))) throw new TimeoutError(timeout ?? 0, false);
       } catch (error) {
         // A timeout or abort holds nothing; an abandoned mutex is held, flagged.
         if (!(error instanceof AbandonedMutexError)) throw error;
         abandoned = true;
-        if (options.onAbandoned !== 'continue') {
+        if (onAbandoned !== 'continue') {
           this.#unlockFully();
           throw error;
         }

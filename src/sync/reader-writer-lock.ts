@@ -42,8 +42,9 @@ import type { WaitOptions } from './event-handle.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { SELF } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
-import { assertMayBlock, blockUntil, deadlineOf, waitUntil } from './waiting.js';
+import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
+import { cancelOptions } from '../util/options.js';
 
 const WRITERS_WAITING = Slot.Maximum;
 const EPOCH = Slot.Recursion;
@@ -169,7 +170,7 @@ export class ReaderWriterLock {
   /** Waits without blocking until it may read: true, or false on timeout; rejects on abort. */
   acquireRead(options?: WaitOptions): Promise<boolean> {
     try {
-      return waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadlineOf(timeoutMs('timeout', options?.timeout)), options?.signal);
+      return waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, ...deadlineAndSignal(options));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -179,11 +180,11 @@ export class ReaderWriterLock {
   async acquireWrite(options?: WaitOptions): Promise<boolean> {
     // No recursion check here: another async task of this thread holding the
     // lock is a reason to wait, not an error.
-    const deadline = deadlineOf(timeoutMs('timeout', options?.timeout));
+    const [deadline, signal] = deadlineAndSignal(options);
     Atomics.add(this.#slots, WRITERS_WAITING, 1);
     let entered = false;
     try {
-      entered = await waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryWrite, deadline, options?.signal);
+      entered = await waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryWrite, deadline, signal);
       return entered;
     } finally {
       this.#stopWaitingAsWriter(entered);
@@ -192,7 +193,7 @@ export class ReaderWriterLock {
 
   /** Runs `fn` holding a read lock, released afterwards whatever happens. Throws `TimeoutError` on timeout. */
   async withReadLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    if (!(await this.acquireRead(options))) throw new TimeoutError(options?.timeout ?? 0, false);
+    if (!(await this.acquireRead(options))) throw new TimeoutError(cancelOptions(options).timeout ?? 0, false);
     try {
       return await fn();
     } finally {
@@ -202,7 +203,7 @@ export class ReaderWriterLock {
 
   /** Runs `fn` holding the write lock, released afterwards whatever happens. Throws `TimeoutError` on timeout. */
   async withWriteLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    if (!(await this.acquireWrite(options))) throw new TimeoutError(options?.timeout ?? 0, false);
+    if (!(await this.acquireWrite(options))) throw new TimeoutError(cancelOptions(options).timeout ?? 0, false);
     try {
       return await fn();
     } finally {

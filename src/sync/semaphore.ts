@@ -23,11 +23,11 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { InvalidArgumentError, SemaphoreFullError } from '../errors.js';
+import { InvalidArgumentError, SemaphoreFullError, shown } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
-import { assertMayBlock, blockUntil, deadlineOf, waitUntil } from './waiting.js';
+import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
 import type { MutexAcquireOptions } from './mutex.js';
 
@@ -35,10 +35,10 @@ const TAKEN: Promise<boolean> = Promise.resolve(true);
 
 function assertCounts(initialCount: unknown, maximumCount: unknown): asserts initialCount is number {
   if (typeof maximumCount !== 'number' || !Number.isInteger(maximumCount) || maximumCount < 1 || maximumCount > 0x7fffffff) {
-    throw new InvalidArgumentError('maximumCount', `expected an integer from 1 to 2147483647, got ${String(maximumCount)}`);
+    throw new InvalidArgumentError('maximumCount', `expected an integer from 1 to 2147483647, got ${shown(maximumCount)}`);
   }
   if (typeof initialCount !== 'number' || !Number.isInteger(initialCount) || initialCount < 0) {
-    throw new InvalidArgumentError('initialCount', `expected an integer >= 0, got ${String(initialCount)}`);
+    throw new InvalidArgumentError('initialCount', `expected an integer >= 0, got ${shown(initialCount)}`);
   }
   if (initialCount > maximumCount) {
     throw new InvalidArgumentError('initialCount', `initialCount (${initialCount}) cannot exceed maximumCount (${maximumCount})`);
@@ -129,7 +129,7 @@ export class Semaphore {
   acquire(options?: MutexAcquireOptions): Promise<boolean> {
     if (options === undefined && this.#tryTake()) return TAKEN;
     try {
-      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, deadlineOf(timeoutMs('timeout', options?.timeout)), options?.signal);
+      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, ...deadlineAndSignal(options));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -141,7 +141,7 @@ export class Semaphore {
    */
   release(releaseCount = 1): number {
     if (!Number.isInteger(releaseCount) || releaseCount < 1) {
-      throw new InvalidArgumentError('releaseCount', `expected an integer >= 1, got ${String(releaseCount)}`);
+      throw new InvalidArgumentError('releaseCount', `expected an integer >= 1, got ${shown(releaseCount)}`);
     }
     const slots = this.#cell.slots;
     const maximum = slots[Slot.Maximum]!;

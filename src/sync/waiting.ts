@@ -16,9 +16,16 @@
 
 import { isMainThread } from 'node:worker_threads';
 import { BlockingWaitError, OperationCancelledError } from '../errors.js';
-import { remaining, startTimer, type Timer } from '../util/deadline.js';
+import { deadlineOf, remaining, startTimer, type Timer } from '../util/deadline.js';
+import { cancelOptions } from '../util/options.js';
 
 export { deadlineOf, remaining } from '../util/deadline.js';
+
+/** A wait's options, read and checked once: its deadline and its signal. */
+export function deadlineAndSignal(options: unknown): [deadline: number, signal: AbortSignal | undefined] {
+  const { timeout, signal } = cancelOptions(options);
+  return [deadlineOf(timeout), signal];
+}
 
 /** Longest single `waitAsync`: waits without a deadline are sliced into these. */
 const SLICE_MS = 30_000;

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, shown } from '../errors.js';
 
 /** The longest delay `setTimeout` honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -35,7 +35,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export function timeoutMs(name: string, value: unknown): number | undefined {
   if (value === undefined || value === Infinity) return undefined;
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new InvalidArgumentError(name, `expected milliseconds >= 0, or Infinity for no limit, got ${String(value)}`);
+    throw new InvalidArgumentError(name, `expected milliseconds >= 0, or Infinity for no limit, got ${shown(value)}`);
   }
   return value;
 }
