@@ -18,6 +18,7 @@ import { runContention } from '../dist/cli/contention.js';
 import { markdownTable } from '../dist/cli/contention-report.js';
 import { contentionSvg } from '../dist/cli/svg-chart.js';
 import { runSyncBenchmark, syncTable } from './sync.js';
+import { leakTable, runLeakCheckInChild } from './leaks.js';
 
 const { repeats } = benchArgs();
 
@@ -95,6 +96,11 @@ const at = (lock, threads, criticalNs) => contention.points.find((p) => p.lock =
 const mutex2 = at('mutex', 2, 0);
 const asyncMutex2 = at('async-mutex', 2, 0);
 
+const leaks = await runLeakCheckInChild({ seconds: 20 });
+console.log(`\n## Leak check (bench/leaks.js)\n`);
+console.log(`${leaks.machine}; ${leaks.seconds} s per workload after a warm-up; main-thread heap after collecting on every thread. A plain \`new Function\` loop without the library grows V8's heap by about 40 bytes per function, which the generated-script-block row includes.\n`);
+console.log(leakTable(leaks));
+
 const piscinaTime = (metric) => metric.libraries.runspaces.median / metric.libraries.piscina?.median;
 target('pool', 'burst throughput >= 3x piscina', `${ratio(burst)?.toFixed(2)}x`, ratio(burst) >= 3);
 target('pool', "awaited round trip <= 0.8x piscina's time", `${piscinaTime(roundTrip).toFixed(2)}x`, piscinaTime(roundTrip) <= 0.8);
@@ -112,6 +118,10 @@ const toRunspace = a['to-runspace'].runspaces / a['to-runspace'].comlink;
 const fromRunspace = a['from-runspace'].runspaces / a['from-runspace'].comlink;
 target('affinity', "proxied call round trip <= 1x comlink's time", `${toRunspace.toFixed(2)}x to a runspace, ${fromRunspace.toFixed(2)}x from one`, toRunspace <= 1 && fromRunspace <= 1);
 target('affinity', 'NoRunspaceAffinity method costs a local call', `${(a.method.copied / a.method.local).toFixed(2)}x`, a.method.copied / a.method.local <= 1.25);
+for (const [name, r] of Object.entries(leaks.results)) {
+  if (name === 'generated script blocks') continue;
+  target('robustness', `flat heap: ${name} (< 2 MiB/min)`, `${r.mibPerMinute.toFixed(2)} MiB/min`, Math.abs(r.mibPerMinute) < 2);
+}
 if (mutex2 && asyncMutex2) {
   target('contention', 'Mutex, 2 threads vs async-mutex, 2 async flows (empty critical section)', `${(mutex2.throughput / asyncMutex2.throughput).toFixed(1)}x the acquisitions/s`, mutex2.throughput > asyncMutex2.throughput);
 }
@@ -128,3 +138,4 @@ writeFileSync('.bench-results/machine-lock.json', JSON.stringify(machineLock, nu
 writeFileSync('.bench-results/parallel.json', JSON.stringify(loops, null, 2));
 writeFileSync('.bench-results/pool.json', JSON.stringify(pool, null, 2));
 writeFileSync('.bench-results/sync.json', JSON.stringify(sync, null, 2));
+writeFileSync('.bench-results/leaks.json', JSON.stringify(leaks, null, 2));
