@@ -115,6 +115,24 @@ export class ScriptBlockError extends RunspacesError {
   }
 }
 
+/**
+ * A script block uses names it neither declares nor receives: variables or
+ * functions of the code around it. A script block runs in another thread
+ * from its source alone, so nothing of its closure comes along (as in
+ * PowerShell, where `$using:` is the way in). Nothing was sent or run.
+ */
+export class ScriptBlockClosureError extends RunspacesError {
+  constructor(
+    /** The names the script block uses from outside itself. */
+    readonly identifiers: readonly string[],
+    /** `file:line:column` where the script block was written, when known. */
+    readonly location: string | undefined,
+    detail: string,
+  ) {
+    super('ERR_SCRIPT_BLOCK_CLOSURE', detail);
+  }
+}
+
 /** A script block used a relative `import()` whose base file is unknown or wrong. */
 export class RelativeImportError extends RunspacesError {
   constructor(readonly specifier: string, message: string, options?: { cause?: unknown }) {

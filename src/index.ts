@@ -67,6 +67,7 @@ export {
   RunspaceReleasedError,
   RunspacesError,
   ScriptBlockError,
+  ScriptBlockClosureError,
   SemaphoreFullError,
   SyncArenaFullError,
   SynchronizationLockError,

@@ -96,7 +96,7 @@ describe('the published package', () => {
       'ModuleExportError', 'Mutex', 'NoRunspaceAffinity', 'OperationCancelledError', 'ParallelChildJob', 'ParallelItemError',
       'ParallelJob', 'ParallelLoop', 'PoolClosedError', 'ProxyReleasedError', 'ReaderWriterLock', 'RelativeImportError',
       'RemotePropertyError', 'Runspace', 'RunspaceAffinity', 'RunspaceBrokenError', 'RunspaceOpenError', 'RunspacePool',
-      'RunspaceReleasedError', 'RunspacesError', 'ScriptBlockError', 'Semaphore', 'SemaphoreFullError', 'SyncArenaFullError',
+      'RunspaceReleasedError', 'RunspacesError', 'ScriptBlockClosureError', 'ScriptBlockError', 'Semaphore', 'SemaphoreFullError', 'SyncArenaFullError',
       'SynchronizationLockError', 'ThreadJob', 'TimeoutError', 'UncloneableValueError', 'UsingFunctionError', 'WaitHandleKindError',
       'WaitHandleNotFoundError', 'affinityStats', 'defaultPool', 'getRemoteProperty', 'homeRunspaceId', 'isRemote',
       'noRunspaceAffinity', 'parallel', 'releaseRemote', 'runspaceAffinity', 'sessionState', 'setRemoteProperty',

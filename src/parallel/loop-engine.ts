@@ -36,6 +36,7 @@ import type { StreamRecord } from '../protocol/stream-records.js';
 import { CostEstimate } from '../pool/batching.js';
 import { Fifo } from '../util/fifo.js';
 import { buildTaskSpec, type ModuleFunction } from '../pool/invocation.js';
+import { mapScriptStacks } from '../pool/script-registry.js';
 import type { LoopPool } from '../pool/loop-pool.js';
 import type { TaskSpec, TaskView } from '../pool/task.js';
 import { onCancel, type CancelCause } from '../util/deadline.js';
@@ -313,7 +314,9 @@ export class LoopEngine {
       failed = new Set();
       for (const [position, encoded] of outcome.failures) {
         failed.add(position);
-        const error = new ParallelItemError(first + position, { cause: deserializeError(encoded) });
+        const cause = deserializeError(encoded);
+        mapScriptStacks(cause);
+        const error = new ParallelItemError(first + position, { cause });
         firstFailure ??= error;
         this.#sink.failed(error, runspaceId);
       }

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, shown } from '../errors.js';
 import { validateUsing } from '../pool/invocation.js';
 import { timeoutMs } from '../util/deadline.js';
-import { readOptions } from '../util/options.js';
+import { abortSignalOption, readOptions } from '../util/options.js';
 import type { ProgressInfo, StreamRecord } from '../protocol/stream-records.js';
 import type { ParallelContext } from '../runspace/context.js';
 
@@ -102,7 +102,7 @@ export function normalizeLoopOptions(options: ForEachParallelOptions<unknown>, a
     throw new InvalidArgumentError('timeout', 'a loop run as a job has no timeout (as in PowerShell); use job.wait({ timeout }) and job.stop()');
   }
   const timeout = timeoutMs('timeout', options.timeout);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal', 'expected an AbortSignal');
+  abortSignalOption(signal);
   if (errorAction !== 'continue' && errorAction !== 'stop') {
     throw new InvalidArgumentError('errorAction', `expected 'continue' or 'stop', got ${shown(errorAction)}`);
   }

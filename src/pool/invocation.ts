@@ -16,7 +16,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { CostEstimate } from './batching.js';
 import { moduleSpecifier } from './options.js';
 import { timeoutMs } from '../util/deadline.js';
-import { readOptions } from '../util/options.js';
+import { abortSignalOption, readOptions } from '../util/options.js';
 import { callerFileUrl, scriptFor } from './script-registry.js';
 import type { TaskSpec } from './task.js';
 
@@ -97,9 +97,7 @@ export function buildTaskSpec(target: Function | ModuleFunction, given: Internal
   if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
   const using = validateUsing(options.using);
   timeoutMs('timeout', options.timeout);
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError('signal', 'expected an AbortSignal');
-  }
+  abortSignalOption(options.signal);
   if (options.onRecord !== undefined && typeof options.onRecord !== 'function') {
     throw new InvalidArgumentError('onRecord', 'expected a function');
   }

@@ -41,7 +41,7 @@ export class PoolCore {
   /** Validates options now; `callerFile` resolves relative module paths (called only while the caller is on the stack). */
   constructor(options: RunspacePoolOptions, emit: EmitPoolEvent, callerFile: () => string | null = callerFileUrl) {
     this.#options = normalizePoolOptions(options, callerFile);
-    this.#startup = this.#options.startup.map((fn) => scriptFor(fn, undefined).definition);
+    this.#startup = this.#options.startup.map((fn) => scriptFor(fn, undefined, 'startup script').definition);
     this.#emit = emit;
     const options_ = this.#options;
     const stats = this.#stats;

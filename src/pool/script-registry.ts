@@ -21,7 +21,9 @@ import { ScriptBlockError } from '../errors.js';
 import type { ScriptDefinition } from '../protocol/messages.js';
 import { CostEstimate } from './batching.js';
 import { routeDynamicImports } from './dynamic-imports.js';
-import { definingFileUrl } from './function-location.js';
+import { closureError, freeVariables } from './closure-check.js';
+import { functionLocation, type FunctionLocation } from './function-location.js';
+import { SCRIPT_POSITION } from '../protocol/script-source.js';
 import { LruMap } from '../util/lru.js';
 
 export interface ScriptInfo {
@@ -32,6 +34,12 @@ export interface ScriptInfo {
 
 interface Entry {
   readonly source: string;
+  /** Names the source uses from outside itself (see closure-check.ts): a non-empty list is refused. */
+  readonly free: readonly string[];
+  /** A function with this source, to find where it was written (for errors and stack frames). */
+  readonly sample: WeakRef<Function>;
+  /** Where it was written, looked up on first need. */
+  location?: FunctionLocation | null;
   readonly usesImport: boolean;
   /** The file that defined the function, looked up on first need. */
   definedIn?: string | null;
@@ -49,6 +57,8 @@ export const SCRIPTS_PER_RUNSPACE = 1_000;
 let nextId = 1;
 const byFunction = new WeakMap<Function, Entry>();
 const bySource = new LruMap<string, Entry>(SCRIPT_SOURCES_KEPT);
+/** Script ids of recent sources, to map the stack frames of their errors. */
+const byId = new LruMap<number, Entry>(SCRIPT_SOURCES_KEPT);
 
 /** Distinct sources cached (for tests and diagnostics). */
 export function cachedSourceCount(): number {
@@ -73,23 +83,24 @@ function readSource(fn: Function): string {
  * defined it, else the file that called the pool) matters only when the
  * source uses `import()`, so it is looked up only then.
  */
-export function scriptFor(fn: Function, explicitBase: string | undefined): ScriptInfo {
+export function scriptFor(fn: Function, explicitBase: string | undefined, kind: 'script block' | 'startup script' = 'script block'): ScriptInfo {
   let entry = byFunction.get(fn);
   if (entry === undefined) {
     const source = readSource(fn);
     entry = bySource.get(source);
     if (entry === undefined) {
       const routed = routeDynamicImports(source);
-      entry = { source: routed.source, usesImport: routed.importsDynamically, byBase: new Map() };
+      entry = { source: routed.source, free: freeVariables(source), sample: new WeakRef(fn), usesImport: routed.importsDynamically, byBase: new Map() };
       bySource.set(source, entry);
     }
     byFunction.set(fn, entry);
   }
+  if (entry.free.length > 0) throw closureError(entry.free, locationOf(entry, fn), kind);
   let base: string | null = null;
   if (entry.usesImport) {
     if (explicitBase !== undefined) base = explicitBase;
     else {
-      if (entry.definedIn === undefined) entry.definedIn = definingFileUrl(fn);
+      if (entry.definedIn === undefined) entry.definedIn = locationOf(entry, fn)?.url ?? null;
       base = entry.definedIn ?? callerFileUrl();
     }
   }
@@ -98,6 +109,7 @@ export function scriptFor(fn: Function, explicitBase: string | undefined): Scrip
     const id = nextId++;
     info = { id, definition: { id, source: entry.source, base }, cost: new CostEstimate() };
     entry.byBase.set(base, info);
+    byId.set(id, entry);
   }
   return info;
 }
@@ -121,5 +133,35 @@ export function callerFileUrl(): string | null {
   } finally {
     Error.prepareStackTrace = original;
     Error.stackTraceLimit = limit;
+  }
+}
+
+function locationOf(entry: Entry, fn?: Function): FunctionLocation | null {
+  if (entry.location !== undefined) return entry.location;
+  const sample = fn ?? entry.sample.deref();
+  if (sample === undefined) return null;
+  return (entry.location = functionLocation(sample));
+}
+
+/**
+ * Maps the stack frames of an error raised inside script blocks back to the
+ * files where they were written (the runspace compiled them under names that
+ * say which script block; see protocol/script-source.ts), through the
+ * error's causes too. Frames of a script block whose location cannot be
+ * told are left as they are.
+ */
+export function mapScriptStacks(error: unknown): void {
+  for (let at = error, depth = 0; at instanceof Error && depth < 8; at = at.cause, depth++) {
+    const { stack } = at;
+    if (typeof stack !== 'string' || !stack.includes('runspaces-script-')) continue;
+    const mapped = stack.replace(SCRIPT_POSITION, (found, id: string, prefix: string, line: string, column: string) => {
+      const entry = byId.get(Number(id));
+      const location = entry === undefined ? null : locationOf(entry);
+      if (location === null) return found;
+      const sourceLine = Number(line);
+      const sourceColumn = sourceLine === 1 ? location.column + Number(column) - 1 - Number(prefix) : Number(column);
+      return `${location.url}:${location.line + sourceLine - 1}:${sourceColumn}`;
+    });
+    Object.defineProperty(at, 'stack', { value: mapped, writable: true, configurable: true });
   }
 }

@@ -27,6 +27,7 @@ import type { NormalizedPoolOptions } from './options.js';
 import type { StatsRecorder } from './pool-stats.js';
 import type { ExitInfo, HostEvents, RunspaceHost } from './runspace-host.js';
 import type { PoolTask, Scheduler } from './scheduler.js';
+import { mapScriptStacks } from './script-registry.js';
 
 /** What the supervisor needs from the pool it works for. */
 export interface SupervisorContext {
@@ -131,7 +132,9 @@ export class Supervisor {
       resolveWith(host.link, task, result.value, result.loadsClasses === true);
     } else {
       stats.failed++;
-      task.reject(deserializeError(result.error));
+      const error = deserializeError(result.error);
+      mapScriptStacks(error);
+      task.reject(error);
     }
   }
 

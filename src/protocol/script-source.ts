@@ -18,3 +18,25 @@ export const IMPORTER_NAME = '__runspaces_import__';
 export const VITE_IMPORT_HELPER = /^__vite?_ssr_dynamic_import__$/;
 /** Stands for Vite's helper in a prepared source. */
 export const VITE_IMPORTER_NAME = '__runspaces_vite_import__';
+
+/**
+ * Helpers compilers put at the top of a compiled file, which a script block
+ * compiled there refers to: tsx and esbuild's `__name` (keepNames), and
+ * TypeScript's `__awaiter` (async functions compiled for targets below
+ * ES2017, the default of `tsc --init` before TypeScript 5.9). A runspace
+ * passes its own implementations in under these names.
+ */
+export const PROVIDED_HELPERS = ['__name', '__awaiter'] as const;
+
+/**
+ * The file name a runspace compiles script block `id` under, so that its
+ * stack frames can be found and mapped back to the file where the script
+ * block was written (`pool/script-registry.ts`). `prefix` is the length of
+ * the wrapper before the source on its first line.
+ */
+export function scriptFileName(id: number, prefix: number): string {
+  return `runspaces-script-${id}-${prefix}`;
+}
+
+/** Matches a stack position in a compiled script block: id, prefix, line, column. */
+export const SCRIPT_POSITION = /runspaces-script-(\d+)-(\d+):(\d+):(\d+)/g;

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RelativeImportError, ScriptBlockError } from '../errors.js';
 import type { ScriptDefinition } from '../protocol/messages.js';
-import { IMPORTER_NAME, VITE_IMPORTER_NAME } from '../protocol/script-source.js';
+import { IMPORTER_NAME, PROVIDED_HELPERS, scriptFileName, VITE_IMPORTER_NAME } from '../protocol/script-source.js';
+import { compileFunction } from 'node:vm';
 
 type Importer = (specifier: string) => Promise<unknown>;
 export type CompiledScript = (...args: unknown[]) => unknown;
@@ -62,18 +63,53 @@ function makeViteImporter(importer: Importer): Importer {
   };
 }
 
+/** Names a script block's body sees besides the globals: the importers, and compiler helpers (see script-source.ts). */
+const PARAMETERS = [IMPORTER_NAME, VITE_IMPORTER_NAME, ...PROVIDED_HELPERS];
+
+/** esbuild's keepNames helper: gives a function its name. */
+const nameHelper = (target: object, value: string): object => Object.defineProperty(target, 'name', { value, configurable: true });
+
+/** TypeScript's helper for async functions below ES2017: runs a generator as an async function. */
+function awaiterHelper(thisArg: unknown, args: unknown, PromiseClass: PromiseConstructor | undefined, body: (...a: unknown[]) => Generator): Promise<unknown> {
+  const P = PromiseClass ?? Promise;
+  return new P((resolve, reject) => {
+    const generator = body.apply(thisArg, (args as unknown[] | undefined) ?? []);
+    const step = (method: 'next' | 'throw', value: unknown): void => {
+      let result: IteratorResult<unknown>;
+      try {
+        result = generator[method](value);
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      if (result.done) resolve(result.value);
+      else P.resolve(result.value).then((next) => step('next', next), (error: unknown) => step('throw', error));
+    };
+    step('next', undefined);
+  });
+}
+
+/**
+ * Compiles under a file name that lets the pool map stack frames back to
+ * where the script block was written (see script-source.ts).
+ */
+function compileWrapped(id: number, prefix: string, source: string, suffix: string, values: readonly unknown[]): unknown {
+  const body = `${prefix}${source}${suffix}`;
+  return compileFunction(body, PARAMETERS, { filename: scriptFileName(id, prefix.length) })(...values);
+}
+
 export function compileScript(definition: ScriptDefinition, importFromWorker: Importer): CompiledScript {
   // Dynamic imports arrive renamed to the importers passed in here (see protocol/script-source.ts).
-  const { source } = definition;
+  const { source, id } = definition;
   const importer = makeImporter(definition.base, importFromWorker);
-  const viteImporter = makeViteImporter(importer);
+  const values = [importer, makeViteImporter(importer), nameHelper, awaiterHelper];
   let compiled: unknown;
   try {
-    compiled = new Function(IMPORTER_NAME, VITE_IMPORTER_NAME, `return (${source}\n);`)(importer, viteImporter);
+    compiled = compileWrapped(id, 'return (', source, '\n);', values);
   } catch (expressionError) {
     // Method shorthand (`run(ctx) { ... }`) is not an expression on its own.
     try {
-      compiled = new Function(IMPORTER_NAME, VITE_IMPORTER_NAME, `return Object.values({ ${source}\n })[0];`)(importer, viteImporter);
+      compiled = compileWrapped(id, 'return Object.values({ ', source, '\n })[0];', values);
     } catch {
       throw new ScriptBlockError(
         `The script block's source could not be compiled in the runspace: ${(expressionError as Error).message}. Script blocks must be self-contained function expressions.`,

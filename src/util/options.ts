@@ -32,8 +32,20 @@ export function readOptions<K extends string>(options: unknown, keys: readonly K
 /** `timeout` and `signal` of a wait's options, read and checked (see deadline.ts for the timeout rule). */
 export function cancelOptions(options: unknown): { readonly timeout: number | undefined; readonly signal: AbortSignal | undefined } {
   const { timeout, signal } = readOptions(options, ['timeout', 'signal']);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal', 'expected an AbortSignal');
-  return { timeout: timeoutMs('timeout', timeout), signal };
+  return { timeout: timeoutMs('timeout', timeout), signal: abortSignalOption(signal) };
+}
+
+/** A `signal` option: undefined or an `AbortSignal` (a Proxy whose traps throw is neither). */
+export function abortSignalOption(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  let isSignal = false;
+  try {
+    isSignal = signal instanceof AbortSignal;
+  } catch {
+    // a Proxy whose getPrototypeOf trap throws
+  }
+  if (!isSignal) throw new InvalidArgumentError('signal', 'expected an AbortSignal');
+  return signal as AbortSignal;
 }
 
 /**

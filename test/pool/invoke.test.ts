@@ -24,9 +24,9 @@ describe('script blocks', () => {
     }, { args: [1] })).toBe('done');
   });
 
-  test('no closure crosses: a captured variable is not defined in the runspace', async () => {
+  test('no closure crosses: a captured variable is refused before anything runs, named', async () => {
     const secret = 'caller-only';
-    await expect(pool.invoke(() => secret)).rejects.toMatchObject({ name: 'ReferenceError' });
+    await expect(pool.invoke(() => secret)).rejects.toMatchObject({ name: 'ScriptBlockClosureError', identifiers: ['secret'] });
   });
 
   test('using values are evaluated once at the call and cloned', async () => {
