@@ -7,6 +7,7 @@
 
 import { InvalidArgumentError, OperationCancelledError } from '../errors.js';
 import { readOptions, asArgumentError } from '../util/options.js';
+import { scriptFor } from '../pool/script-registry.js';
 import { validateUsing, type InternalInvokeOptions, type ModuleFunction } from '../pool/invocation.js';
 import type { Runspace } from '../pool/runspace.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
@@ -70,6 +71,8 @@ export class ThreadJob<R = unknown> extends Job<R> {
       throw new InvalidArgumentError('input', 'expected an iterable of input objects');
     }
     validateUsing(options.using);
+    // A script block that uses names of the code around it is refused now, not when the job runs.
+    for (const script of [fn, options.initializationScript]) if (typeof script === 'function') scriptFor(script, undefined);
     this.#fn = fn;
     this.#initialization = options.initializationScript;
     this.#options = {

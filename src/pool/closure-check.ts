@@ -13,8 +13,9 @@
  * so a script block called a million times is parsed once.
  *
  * Compilers add helpers that live at the top of the compiled file: tsx and
- * esbuild's `__name` (keepNames), TypeScript's `__awaiter` (async functions
- * below ES2017). A runspace provides those two (see
+ * esbuild's `__name` (keepNames), TypeScript's `__awaiter` and `__rest`
+ * (async functions and object rest below ES2017 and ES2018). A runspace
+ * provides those (see
  * protocol/script-source.ts); other helpers of older targets are named in
  * the error with the fix (compile for ES2022).
  *
@@ -68,7 +69,8 @@ export function freeVariables(source: string): string[] {
   if (references === undefined) return [];
   const available = runspaceGlobals();
   return references
-    .filter((reference) => !available.has(reference.name) && !VITE_IMPORT_HELPER.test(reference.name))
+    // `this` at the top of an arrow is the compiled wrapper's: undefined, never a closure.
+    .filter((reference) => reference.name !== 'this' && !available.has(reference.name) && !VITE_IMPORT_HELPER.test(reference.name))
     .filter((reference) => reference.nodes.some((node) => !isTypeofOperand(node)))
     .map((reference) => reference.name);
 }

@@ -57,6 +57,7 @@ export const SCRIPTS_PER_RUNSPACE = 1_000;
 let nextId = 1;
 const byFunction = new WeakMap<Function, Entry>();
 const bySource = new LruMap<string, Entry>(SCRIPT_SOURCES_KEPT);
+const LIBRARY_FRAME = /^\s+at .*[\\/]runspace[\\/]worker\.bundle\.js:\d+:\d+\)?$/;
 /** Script ids of recent sources, to map the stack frames of their errors. */
 const byId = new LruMap<number, Entry>(SCRIPT_SOURCES_KEPT);
 
@@ -95,7 +96,8 @@ export function scriptFor(fn: Function, explicitBase: string | undefined, kind: 
     }
     byFunction.set(fn, entry);
   }
-  if (entry.free.length > 0) throw closureError(entry.free, locationOf(entry, fn), kind);
+  // Located from this very function: one source may be written in several files.
+  if (entry.free.length > 0) throw closureError(entry.free, functionLocation(fn), kind);
   let base: string | null = null;
   if (entry.usesImport) {
     if (explicitBase !== undefined) base = explicitBase;
@@ -154,7 +156,8 @@ export function mapScriptStacks(error: unknown): void {
   for (let at = error, depth = 0; at instanceof Error && depth < 8; at = at.cause, depth++) {
     const { stack } = at;
     if (typeof stack !== 'string' || !stack.includes('runspaces-script-')) continue;
-    const mapped = stack.replace(SCRIPT_POSITION, (found, id: string, prefix: string, line: string, column: string) => {
+    // The runspace's own frames below the script block's say nothing about the user's code.
+    const mapped = stack.split('\n').filter((frame) => !LIBRARY_FRAME.test(frame)).join('\n').replace(SCRIPT_POSITION, (found, id: string, prefix: string, line: string, column: string) => {
       const entry = byId.get(Number(id));
       const location = entry === undefined ? null : locationOf(entry);
       if (location === null) return found;

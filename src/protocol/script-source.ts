@@ -22,11 +22,12 @@ export const VITE_IMPORTER_NAME = '__runspaces_vite_import__';
 /**
  * Helpers compilers put at the top of a compiled file, which a script block
  * compiled there refers to: tsx and esbuild's `__name` (keepNames), and
- * TypeScript's `__awaiter` (async functions compiled for targets below
- * ES2017, the default of `tsc --init` before TypeScript 5.9). A runspace
- * passes its own implementations in under these names.
+ * TypeScript's `__awaiter` and `__rest` (async functions and object rest
+ * compiled for targets below ES2017 and ES2018; `tsc --init` chose ES2016
+ * before TypeScript 5.9). A runspace passes its own implementations in
+ * under these names.
  */
-export const PROVIDED_HELPERS = ['__name', '__awaiter'] as const;
+export const PROVIDED_HELPERS = ['__name', '__awaiter', '__rest'] as const;
 
 /**
  * The file name a runspace compiles script block `id` under, so that its

@@ -89,6 +89,15 @@ function awaiterHelper(thisArg: unknown, args: unknown, PromiseClass: PromiseCon
   });
 }
 
+/** TypeScript's helper for object rest below ES2018: the own enumerable properties of `source` not named in `excluded`. */
+function restHelper(source: object, excluded: readonly PropertyKey[]): Record<PropertyKey, unknown> {
+  const rest: Record<PropertyKey, unknown> = {};
+  for (const key of Reflect.ownKeys(source)) {
+    if (!excluded.includes(key) && Object.prototype.propertyIsEnumerable.call(source, key)) rest[key] = (source as Record<PropertyKey, unknown>)[key];
+  }
+  return rest;
+}
+
 /**
  * Compiles under a file name that lets the pool map stack frames back to
  * where the script block was written (see script-source.ts).
@@ -102,7 +111,7 @@ export function compileScript(definition: ScriptDefinition, importFromWorker: Im
   // Dynamic imports arrive renamed to the importers passed in here (see protocol/script-source.ts).
   const { source, id } = definition;
   const importer = makeImporter(definition.base, importFromWorker);
-  const values = [importer, makeViteImporter(importer), nameHelper, awaiterHelper];
+  const values = [importer, makeViteImporter(importer), nameHelper, awaiterHelper, restHelper];
   let compiled: unknown;
   try {
     compiled = compileWrapped(id, 'return (', source, '\n);', values);
