@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ParallelItemError, RunspacePool, ScriptBlockClosureError } from 'runspaces';
 import { failing, failingItem } from '../fixtures/throwing-script.js';
 
+// A browser global, absent in Node: only ever read through typeof in the script block below.
+declare const window: unknown;
+
 let pool: RunspacePool;
 beforeAll(async () => {
   pool = await RunspacePool.open({ minRunspaces: 1, maxRunspaces: 2 });
