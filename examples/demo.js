@@ -134,12 +134,14 @@ for await (const value of loop) {
 const loopSeconds = (performance.now() - loopStart) / 1000;
 line(`${process.stdout.isTTY ? '\r' : ''}10. Parallel loop over ${items.toLocaleString('en-US')} items from a generator: sum ${sum.toLocaleString('en-US')}, ${Math.round(items / loopSeconds).toLocaleString('en-US')} items/s`);
 
-// 11. Items report progress themselves; a failing item does not stop the loop.
+// 11. Items report progress themselves; with errorAction: 'continue' a failing item does not stop the
+//     loop and the loop ends normally (we read loop.errors). Without it, the loop would end by throwing
+//     ParallelLoopError listing the failures, so a failing loop is never silent.
 const checks = pool.forEachParallel(['a.txt', 'b.txt', 'broken.txt', 'c.txt'], (file, ctx) => {
   if (file.startsWith('broken')) throw new Error(`cannot read ${file}`);
   ctx.writeProgress({ activity: 'Checking', status: file, percentComplete: 100 });
   return file.toUpperCase();
-}, { ordered: true, onProgress: () => {} });
+}, { ordered: true, onProgress: () => {}, errorAction: 'continue' });
 const checked = await checks.toArray();
 line(`11. Ordered outputs ${JSON.stringify(checked)}; ${checks.errors.length} error record: item ${checks.errors[0].index}, "${checks.errors[0].cause.message}"`);
 

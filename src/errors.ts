@@ -289,8 +289,31 @@ export class ParallelItemError extends RunspacesError {
     const cause = options.cause;
     super(
       'ERR_PARALLEL_ITEM',
-      `Item ${index} of the parallel loop failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      `Item ${index} of the parallel loop failed: ${cause instanceof Error ? cause.message : shown(cause)}`,
       options,
+    );
+  }
+}
+
+/**
+ * A parallel loop ran every item, and some failed: thrown at the end of the
+ * iteration (after every output was delivered) unless the loop was told
+ * what to do with failures (`errorAction: 'continue'` keeps them in
+ * `loop.errors` only; `'stop'` ends at the first). A loop never fails
+ * silently.
+ */
+export class ParallelLoopError extends RunspacesError {
+  constructor(
+    /** Each failed item's error, in the order they failed; `error.index` is the item's position. */
+    readonly errors: readonly ParallelItemError[],
+    /** Items that finished, failed or not. */
+    readonly completed: number,
+  ) {
+    const first = errors[0];
+    super(
+      'ERR_PARALLEL_LOOP',
+      `${errors.length} of ${completed} items of the parallel loop failed; the first, item ${first?.index}: ${first?.cause instanceof Error ? first.cause.message : shown(first?.cause)}. ` +
+        `The failures are in error.errors (and loop.errors). Pass errorAction: 'continue' to keep going without this error, or 'stop' to end at the first failure.`,
     );
   }
 }

@@ -58,6 +58,7 @@ export {
   ModuleExportError,
   OperationCancelledError,
   ParallelItemError,
+  ParallelLoopError,
   PoolClosedError,
   ProxyReleasedError,
   RelativeImportError,

@@ -40,9 +40,13 @@ export interface ForEachParallelOptions<U = Readonly<Record<string, unknown>>> {
   /** Run every item in a runspace opened for it alone and closed after it. Default false. */
   readonly useNewRunspace?: boolean;
   /**
-   * `'continue'` (default, as PowerShell): a failing item becomes an error
-   * record (`loop.errors`, `onRecord`) and the loop goes on. `'stop'`: the
-   * first failure stops the loop, which then throws `ParallelItemError`.
+   * What a failing item does. Not given (the default): every item runs, as
+   * in PowerShell, each failure is an error record (`loop.errors`,
+   * `onRecord`), and once every output was delivered the loop throws
+   * `ParallelLoopError` listing the failures, so a loop never fails
+   * silently. `'continue'`: the same without the final error (you read
+   * `loop.errors`). `'stop'`: the first failure stops the loop, which then
+   * throws `ParallelItemError`.
    */
   readonly errorAction?: ErrorAction;
   /** Every stream record items write, tagged with the item's `index`. Default: the pool's `record` event. */
@@ -70,6 +74,8 @@ export interface NormalizedLoopOptions {
   readonly ordered: boolean;
   readonly useNewRunspace: boolean;
   readonly errorAction: ErrorAction;
+  /** `errorAction` was not given: a loop with failed items throws ParallelLoopError once its outputs are delivered. */
+  readonly reportAtEnd: boolean;
   readonly onRecord: ((record: StreamRecord) => void) | undefined;
   readonly onProgress: ((record: ProgressRecord) => void) | undefined;
   readonly highWaterMark: number;
@@ -97,7 +103,10 @@ export function normalizeLoopOptions(options: ForEachParallelOptions<unknown>, a
   positiveInteger('throttleLimit', throttleLimit);
   const highWaterMark = options.highWaterMark ?? 1024;
   positiveInteger('highWaterMark', highWaterMark);
-  const { signal, errorAction = 'continue' } = options;
+  const { signal } = options;
+  // Not given: every item runs, and failures end the iteration with ParallelLoopError (never silent).
+  const reportAtEnd = options.errorAction === undefined;
+  const errorAction = options.errorAction ?? 'continue';
   if (options.timeout !== undefined && asJob) {
     throw new InvalidArgumentError('timeout', 'a loop run as a job has no timeout (as in PowerShell); use job.wait({ timeout }) and job.stop()');
   }
@@ -118,6 +127,7 @@ export function normalizeLoopOptions(options: ForEachParallelOptions<unknown>, a
     ordered: options.ordered === true,
     useNewRunspace: options.useNewRunspace === true,
     errorAction,
+    reportAtEnd,
     onRecord: options.onRecord,
     onProgress: options.onProgress,
     highWaterMark,

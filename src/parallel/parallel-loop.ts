@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidOperationError, type ParallelItemError } from '../errors.js';
+import { InvalidOperationError, ParallelLoopError, type ParallelItemError } from '../errors.js';
 import type { ModuleFunction } from '../pool/invocation.js';
 import type { LoopPool } from '../pool/loop-pool.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
@@ -20,9 +20,12 @@ import { routeRecord } from './record-routing.js';
  * as items finish (or in input order with `ordered: true`), or collect them
  * with `toArray()`.
  *
- * Items that fail do not produce outputs: under `errorAction: 'continue'`
- * they are collected in `errors` (and reported as error records), and the
- * loop goes on; under `'stop'`, iteration ends by throwing the first one.
+ * Items that fail do not produce outputs; they are collected in `errors`
+ * (and reported as error records) and the loop goes on. By default, once
+ * every output was delivered, iteration ends by throwing
+ * `ParallelLoopError` with every failure, so a failing loop is never
+ * silent; with `errorAction: 'continue'` it just ends (read `errors`);
+ * with `'stop'`, the first failure ends it, thrown.
  * A loop stopped by its `timeout` or `signal` delivers the outputs produced
  * so far, then throws `TimeoutError` or `OperationCancelledError`. Leaving
  * the loop early (`break`) cancels the items still running.
@@ -74,7 +77,7 @@ export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R> {
       },
       finished: (error) => {
         this.#finished = true;
-        this.#error = error;
+        this.#error = error === undefined && options.reportAtEnd && this.#errors.length > 0 ? new ParallelLoopError(this.#errors, this.#completed) : error;
         this.#buffer.release();
         this.#wakeConsumer();
       },

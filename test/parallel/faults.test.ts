@@ -12,7 +12,7 @@ describe('a runspace dying mid-loop', () => {
     await using pool = await RunspacePool.open({ maxRunspaces: 2 });
     const n = 20_000;
     for (const killer of [0, 777, n - 1]) {
-      const loop = pool.forEachParallel(Array.from({ length: n }, (_, i) => i), dieOnce, { using: { killer } });
+      const loop = pool.forEachParallel(Array.from({ length: n }, (_, i) => i), dieOnce, { using: { killer }, errorAction: 'continue' });
       const outputs = await loop.toArray();
       const failed = loop.errors.map((e) => e.index);
       expect(failed).toContain(killer);
@@ -42,7 +42,7 @@ describe('a runspace dying mid-loop', () => {
 
   test('with ordered output, the outputs after a death still come in input order', async () => {
     await using pool = await RunspacePool.open({ maxRunspaces: 2 });
-    const loop = pool.forEachParallel(Array.from({ length: 5000 }, (_, i) => i), dieOnce, { using: { killer: 2500 }, ordered: true });
+    const loop = pool.forEachParallel(Array.from({ length: 5000 }, (_, i) => i), dieOnce, { using: { killer: 2500 }, ordered: true, errorAction: 'continue' });
     const outputs = await loop.toArray();
     const failed = new Set(loop.errors.map((e) => e.index));
     expect(outputs).toEqual(Array.from({ length: 5000 }, (_, i) => i).filter((i) => !failed.has(i)));

@@ -48,7 +48,7 @@ test('random loops: every item ends exactly once, as its output or as its error;
         yield* items;
       }
       const loop = pool.forEachParallel(asyncInput ? fromAsync() : items, planned, {
-        throttleLimit, ordered, using: { failing, killers, slow },
+        throttleLimit, ordered, using: { failing, killers, slow }, errorAction: 'continue',
       });
       const outputs = await loop.toArray();
       const errors = loop.errors;

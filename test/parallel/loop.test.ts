@@ -5,6 +5,7 @@ import {
   InvalidOperationError,
   OperationCancelledError,
   ParallelItemError,
+  ParallelLoopError,
   RunspacePool,
   TimeoutError,
   UsingFunctionError,
@@ -163,13 +164,36 @@ describe('forEachParallel: throttle and runspaces', () => {
 });
 
 describe('forEachParallel: errors and streams', () => {
+  test('by default a loop whose items failed delivers every output, then throws ParallelLoopError listing every failure', async () => {
+    await using pool = await RunspacePool.open({ maxRunspaces: 2 });
+    const loop = pool.forEachParallel(Array.from({ length: 20 }, (_, i) => i), (x: number) => {
+      if (x % 7 === 3) throw new RangeError(`bad ${x}`);
+      return x;
+    });
+    const outputs: number[] = [];
+    const error = await (async () => {
+      for await (const output of loop) outputs.push(output);
+    })().catch((e: unknown) => e);
+    expect(outputs.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i).filter((x) => x % 7 !== 3));
+    expect(error).toBeInstanceOf(ParallelLoopError);
+    expect((error as ParallelLoopError).code).toBe('ERR_PARALLEL_LOOP');
+    expect((error as ParallelLoopError).errors.map((e) => e.index).sort((a, b) => a - b)).toEqual([3, 10, 17]);
+    expect((error as ParallelLoopError).completed).toBe(20);
+    expect((error as Error).message).toMatch(/3 of 20 items/);
+    // toArray() and parallel() are not silent either.
+    await expect(pool.forEachParallel([1, 2], (x: number) => { if (x === 2) throw new Error('two'); return x; }).toArray()).rejects.toBeInstanceOf(ParallelLoopError);
+    await expect(parallel([1, 2], (x: number) => { if (x === 2) throw new Error('two'); return x; }).toArray()).rejects.toBeInstanceOf(ParallelLoopError);
+    // A loop where nothing failed ends normally.
+    expect(await pool.forEachParallel([1, 2], (x: number) => x, { ordered: true }).toArray()).toEqual([1, 2]);
+  });
+
   test("errorAction 'continue': a failing item is an error record with its index, and the loop goes on", async () => {
     await using pool = await RunspacePool.open({ maxRunspaces: 2 });
     const records: StreamRecord[] = [];
     const loop = pool.forEachParallel(Array.from({ length: 100 }, (_, i) => i), (x: number) => {
       if (x % 10 === 3) throw new RangeError(`bad ${x}`);
       return x;
-    }, { onRecord: (record) => records.push(record) });
+    }, { onRecord: (record) => records.push(record), errorAction: 'continue' });
     const outputs = await loop.toArray();
     expect(outputs.sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i).filter((x) => x % 10 !== 3));
     expect(loop.errors.map((e) => e.index).sort((a, b) => a - b)).toEqual([3, 13, 23, 33, 43, 53, 63, 73, 83, 93]);
@@ -226,7 +250,7 @@ describe('forEachParallel: errors and streams', () => {
   test('an item whose input cannot be cloned fails alone, named by its index', async () => {
     await using pool = await RunspacePool.open({ maxRunspaces: 2 });
     const items: unknown[] = [1, 2, 3, () => 4, 5];
-    const loop = pool.forEachParallel(items, (x: unknown) => x);
+    const loop = pool.forEachParallel(items, (x: unknown) => x, { errorAction: 'continue' });
     const outputs = await loop.toArray();
     expect(outputs.sort()).toEqual([1, 2, 3, 5]);
     expect(loop.errors).toHaveLength(1);
@@ -235,7 +259,7 @@ describe('forEachParallel: errors and streams', () => {
 
   test('an output that cannot be cloned fails its item alone', async () => {
     await using pool = await RunspacePool.open({ maxRunspaces: 1 });
-    const loop = pool.forEachParallel([1, 2, 3], (x: number) => (x === 2 ? { fn: () => x } : x));
+    const loop = pool.forEachParallel([1, 2, 3], (x: number) => (x === 2 ? { fn: () => x } : x), { errorAction: 'continue' });
     expect((await loop.toArray()).sort()).toEqual([1, 3]);
     expect(loop.errors).toHaveLength(1);
     expect(loop.errors[0]).toMatchObject({ index: 1, cause: { name: 'UncloneableValueError', path: 'the output of item 1.fn' } });

@@ -54,7 +54,7 @@ describe('values that fight back', () => {
 
   test('a loop item with a throwing getter fails alone; the other items run', async () => {
     const items = [1, { get bad(): never { throw new Error('item getter'); } }, 3];
-    const loop = pool.forEachParallel(items, (item: unknown) => (typeof item === 'number' ? item * 2 : 'never'), { ordered: true });
+    const loop = pool.forEachParallel(items, (item: unknown) => (typeof item === 'number' ? item * 2 : 'never'), { ordered: true, errorAction: 'continue' });
     expect(await loop.toArray()).toEqual([2, 6]);
     expect(loop.errors).toHaveLength(1);
     expect(loop.errors[0]!.index).toBe(1);
