@@ -22,6 +22,7 @@ import { isMainThread, threadId, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { AffinityClassError, ProxyReleasedError } from '../errors.js';
 import { threadGlobal } from '../util/thread-globals.js';
+import { refusedInstance, type ClassInstancePolicy } from './class-instances.js';
 import type { AffinityMarker, AffinityMessage, CallOp, WireClassRef } from '../protocol/affinity-messages.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { deserializeError, serializeError } from '../protocol/error-codec.js';
@@ -56,8 +57,11 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
   #releaseCounts: number[] = [];
   #releaseQueued = false;
 
-  /** @param peer Thread id of the other end, named in errors. */
-  constructor(port: MessagePort, readonly peer: number) {
+  /**
+   * @param peer Thread id of the other end, named in errors.
+   * @param classInstances What to do with instances of undecorated classes (see class-instances.ts).
+   */
+  constructor(port: MessagePort, readonly peer: number, readonly classInstances: ClassInstancePolicy = 'refuse') {
     this.#port = port;
     port.on('message', this.#onMessage);
     // Only calls waiting for a reply keep the process alive.
@@ -123,7 +127,12 @@ export class AffinityLink implements ObjectCodec, RemoteEndpoint {
       return info === undefined ? undefined : this.#encodeClass(value, info);
     }
     const info = instanceClassInfo(value);
-    if (info === undefined) return undefined;
+    if (info === undefined) {
+      if (this.classInstances === 'plain') return undefined;
+      const refused = refusedInstance(value);
+      if (refused !== undefined) throw refused;
+      return undefined;
+    }
     if (info.kind === 'none') {
       assertLoadable(info);
       const fields: Record<string, unknown> = {};

@@ -29,7 +29,6 @@ import {
   RunspaceBrokenError,
   TimeoutError,
 } from '../errors.js';
-import { findUncloneable } from '../protocol/clone-check.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import type { ChunkOutcome } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
@@ -333,8 +332,12 @@ export class LoopEngine {
     const rest = delivered === 0 ? items : items.slice(delivered);
     if (error instanceof RunspaceBrokenError) {
       this.#chunkLost(first, rest, Math.min(task.itemsStarted, items.length) - delivered, task.lostWhileRunning, error);
-    } else if (task.uncloneableItems) {
-      this.#splitUncloneable(first, rest);
+    } else if (task.uncloneableItem !== undefined) {
+      // That item fails alone; the others of the chunk go again (a later one may be refused in turn).
+      const bad = task.uncloneableItem - delivered;
+      this.#failRange(first + bad, 1, error, 0);
+      this.#runAgain(first, rest, 0, bad);
+      this.#runAgain(first, rest, bad + 1, rest.length);
     } else if (!(error instanceof OperationCancelledError || error instanceof TimeoutError) || !this.#stopping) {
       // Not a per-item problem (the function does not compile, `using` cannot
       // be cloned, the pool closed): every item would fail the same way.
@@ -357,17 +360,19 @@ export class LoopEngine {
   #chunkLost(first: number, items: readonly unknown[], started: number, running: boolean, error: RunspaceBrokenError): void {
     const failing = running && started > 0 ? started - 1 : -1;
     if (failing >= 0) this.#failRange(first + failing, 1, error, error.runspaceId);
-    const again = (from: number, to: number): void => {
-      if (to <= from) return;
-      if (this.#stopping) this.#sink.delivered(first + from, [], undefined, to - from);
-      else this.#retry.push({ first: first + from, items: items.slice(from, to) });
-    };
     if (failing >= 0) {
-      again(0, failing);
-      again(failing + 1, items.length);
+      this.#runAgain(first, items, 0, failing);
+      this.#runAgain(first, items, failing + 1, items.length);
     } else {
-      again(0, items.length);
+      this.#runAgain(first, items, 0, items.length);
     }
+  }
+
+  /** Items `from ..< to` of a chunk starting at `first` go back in line (or, when stopping, are reported as never run). */
+  #runAgain(first: number, items: readonly unknown[], from: number, to: number): void {
+    if (to <= from) return;
+    if (this.#stopping) this.#sink.delivered(first + from, [], undefined, to - from);
+    else this.#retry.push({ first: first + from, items: items.slice(from, to) });
   }
 
   #failRange(first: number, count: number, cause: unknown, runspaceId: number): void {
@@ -384,23 +389,6 @@ export class LoopEngine {
     }
     this.#sink.delivered(first, values, failed, count);
     if (firstFailure !== undefined && this.#options.errorAction === 'stop') this.stop(firstFailure);
-  }
-
-  /** Runs what can be cloned again; each item that cannot fails alone. */
-  #splitUncloneable(first: number, items: readonly unknown[]): void {
-    let runFrom = -1;
-    for (let i = 0; i <= items.length; i++) {
-      const problem = i < items.length ? findUncloneable(items[i], `input[${first + i}]`) : undefined;
-      if (problem === undefined && i < items.length) {
-        if (runFrom < 0) runFrom = i;
-        continue;
-      }
-      if (runFrom >= 0) {
-        this.#retry.push({ first: first + runFrom, items: items.slice(runFrom, i) });
-        runFrom = -1;
-      }
-      if (problem !== undefined) this.#failRange(first + i, 1, problem, 0);
-    }
   }
 
   #afterChunk(): void {

@@ -66,6 +66,14 @@ export interface RunspacePoolOptions {
    * bound. (PowerShell's `Start-ThreadJob` defaults to 5.)
    */
   readonly jobThrottleLimit?: number;
+  /**
+   * What crossing to or from a runspace does with an instance of a class
+   * that has no affinity decorator: `'refuse'` (the default) rejects the
+   * call with an `UncloneableValueError` naming the class, since structured
+   * clone would deliver it without its methods; `'plain'` lets it cross as
+   * plain data (its own fields), as structured clone does.
+   */
+  readonly classInstances?: 'refuse' | 'plain';
 }
 
 export interface NormalizedPoolOptions {
@@ -82,6 +90,7 @@ export interface NormalizedPoolOptions {
   readonly cancelGracePeriod: number | undefined;
   readonly spinBeforeSleep: number;
   readonly jobThrottleLimit: number;
+  readonly classInstances: 'refuse' | 'plain';
 }
 
 /**
@@ -145,6 +154,10 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
   if (jobThrottleLimit !== Infinity && !isValidCount(jobThrottleLimit, 1)) {
     throw new InvalidArgumentError('jobThrottleLimit', `expected an integer >= 1, got ${shown(jobThrottleLimit)}`);
   }
+  const classInstances = options.classInstances ?? 'refuse';
+  if (classInstances !== 'refuse' && classInstances !== 'plain') {
+    throw new InvalidArgumentError('classInstances', `expected 'refuse' or 'plain', got ${shown(classInstances)}`);
+  }
   const session = options.initialSessionState ?? {};
   const variables = session.variables ?? {};
   for (const [key, value] of Object.entries(variables)) {
@@ -168,5 +181,6 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
     cancelGracePeriod,
     spinBeforeSleep: options.spinBeforeSleep ?? 100,
     jobThrottleLimit,
+    classInstances,
   };
 }

@@ -228,6 +228,7 @@ export class PoolCore {
         startup: this.#startup,
         resourceLimits: this.#options.resourceLimits,
         spinBeforeSleepUs: this.#options.spinBeforeSleep,
+        classInstances: this.#options.classInstances,
       },
       this.#supervisor.events,
       dedicated,

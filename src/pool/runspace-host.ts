@@ -9,6 +9,7 @@
 
 import { MessageChannel, Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 import { AffinityLink } from '../affinity/link.js';
+import { REFUSED_VALUE, type ClassInstancePolicy, type Refusal } from '../affinity/class-instances.js';
 import { RunspaceBrokenError, RunspacesError, UncloneableValueError } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { deserializeError } from '../protocol/error-codec.js';
@@ -93,6 +94,7 @@ export interface HostOptions {
   readonly startup: readonly ScriptDefinition[];
   readonly resourceLimits: ResourceLimits | undefined;
   readonly spinBeforeSleepUs: number;
+  readonly classInstances: ClassInstancePolicy;
 }
 
 export class RunspaceHost {
@@ -140,6 +142,7 @@ export class RunspaceHost {
       modules: options.modules,
       startup: options.startup,
       spinBeforeSleepUs: options.spinBeforeSleepUs,
+      classInstances: options.classInstances,
       syncArena: syncArena(),
       affinityPort: affinity.port2,
     };
@@ -151,7 +154,7 @@ export class RunspaceHost {
     });
     // Captured now: `threadId` reads -1 once the worker has exited.
     this.id = this.#worker.threadId;
-    this.link = new AffinityLink(affinity.port1, this.id);
+    this.link = new AffinityLink(affinity.port1, this.id, options.classInstances);
     this.opened = new Promise((resolve) => {
       this.#settleOpened = resolve;
     });
@@ -287,7 +290,7 @@ export class RunspaceHost {
     } catch (error) {
       // The library's own refusals (a class that cannot take part in affinity) stand as they are;
       // anything else was thrown by the value itself, a getter or a Proxy trap: name where.
-      if (error instanceof RunspacesError) task.reject(error);
+      if (error instanceof RunspacesError && !(REFUSED_VALUE in error)) task.reject(error);
       else rejectUnsent(task, error);
       return undefined;
     }
@@ -433,18 +436,25 @@ export class RunspaceHost {
  */
 function rejectUnsent(task: Task, error: unknown): void {
   const { spec } = task;
+  const refused = (error as { [REFUSED_VALUE]?: Refusal } | null)?.[REFUSED_VALUE];
   const found =
-    findUncloneable(spec.using, 'using', 'using') ??
-    findUncloneable(spec.args, 'args') ??
-    (spec.input === undefined ? undefined : findUncloneable(spec.input, 'input')) ??
-    (spec.fn.kind === 'setVariable' ? findUncloneable(spec.fn.value, `variable '${spec.fn.name}'`) : undefined);
+    findUncloneable(spec.using, 'using', 'using', refused) ??
+    findUncloneable(spec.args, 'args', 'value', refused) ??
+    (spec.input === undefined ? undefined : findUncloneable(spec.input, 'input', 'value', refused)) ??
+    (spec.fn.kind === 'setVariable' ? findUncloneable(spec.fn.value, `variable '${spec.fn.name}'`, 'value', refused) : undefined);
   if (found !== undefined) {
     task.reject(found);
     return;
   }
-  const item = spec.chunk === undefined ? undefined : findUncloneable(spec.chunk.items, 'items');
-  if (item !== undefined) task.rejectUncloneableItems(item);
-  else task.reject(error instanceof Error && error.name === 'DataCloneError' ? new UncloneableValueError('a value', error.message, { cause: error }) : error);
+  const chunk = spec.chunk;
+  for (let i = 0; chunk !== undefined && i < chunk.items.length; i++) {
+    const item = findUncloneable(chunk.items[i], `input[${chunk.firstIndex + i}]`, 'value', refused);
+    if (item !== undefined) {
+      task.rejectUncloneableItem(i, item);
+      return;
+    }
+  }
+  task.reject(error instanceof Error && error.name === 'DataCloneError' ? new UncloneableValueError('a value', error.message, { cause: error }) : error);
 }
 
 function describeExit(error: unknown): string {

@@ -57,8 +57,8 @@ export interface TaskView {
   readonly itemsStarted: number;
   /** For a task lost with its runspace: true when it was running then, false when it had finished but its result had not arrived. */
   readonly lostWhileRunning: boolean;
-  /** It was rejected because some of its chunk's items cannot be cloned (each item should be tried alone). */
-  readonly uncloneableItems: boolean;
+  /** It was rejected because this item of its chunk (a position in the chunk) cannot be sent. */
+  readonly uncloneableItem: number | undefined;
 }
 
 /** The runspace a task was sent to, as far as a task needs to know. */
@@ -75,7 +75,7 @@ export class Task<H extends TaskRunner = TaskRunner> implements TaskView {
   #cancelReason: unknown;
   #itemsStarted = 0;
   #lostWhileRunning = false;
-  #uncloneableItems = false;
+  #uncloneableItem: number | undefined;
   readonly promise: Promise<unknown>;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;
@@ -130,8 +130,8 @@ export class Task<H extends TaskRunner = TaskRunner> implements TaskView {
     return this.#lostWhileRunning;
   }
 
-  get uncloneableItems(): boolean {
-    return this.#uncloneableItems;
+  get uncloneableItem(): number | undefined {
+    return this.#uncloneableItem;
   }
 
   /** Sent to `host` as its `seq`-th task. */
@@ -176,10 +176,10 @@ export class Task<H extends TaskRunner = TaskRunner> implements TaskView {
     if (this.#finish()) this.#reject(error);
   }
 
-  /** Rejects because items of its chunk cannot be cloned (the loop retries them one by one). */
-  rejectUncloneableItems(error: unknown): void {
+  /** Rejects because item `position` of its chunk cannot be sent (the loop fails it alone and sends the others again). */
+  rejectUncloneableItem(position: number, error: unknown): void {
     if (this.#state === 'settled') return;
-    this.#uncloneableItems = true;
+    this.#uncloneableItem = position;
     this.reject(error);
   }
 

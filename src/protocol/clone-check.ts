@@ -39,6 +39,8 @@ export function findUncloneable(
   rootPath: string,
   /** `'using'`: a function found is a {@link UsingFunctionError}, as PowerShell refuses script blocks in `$using:`. */
   role: 'using' | 'value' = 'value',
+  /** A value refused for a reason of its own (an instance of an undecorated class): found by identity, reported with `detail`. */
+  refused?: { readonly value: object; readonly detail: string },
 ): Found | undefined {
   const seen = new Set<object>();
   const stack: Step[] = [{ value: root, parent: undefined, segment: rootPath }];
@@ -52,6 +54,7 @@ export function findUncloneable(
     if (typeof value === 'symbol') return new UncloneableValueError(pathOf(step), 'symbols cannot be copied between threads');
     if (value === null || typeof value !== 'object' || seen.has(value)) continue;
     seen.add(value);
+    if (refused !== undefined && value === refused.value) return new UncloneableValueError(pathOf(step), refused.detail);
     if (types.isProxy(value)) return new UncloneableValueError(pathOf(step), 'a Proxy cannot be copied between threads');
     let children: Step[] | undefined;
     try {

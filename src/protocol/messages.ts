@@ -146,6 +146,8 @@ export interface RunspaceBoot {
   readonly startup: readonly ScriptDefinition[];
   /** Microseconds a runspace polls for more work before it sleeps. */
   readonly spinBeforeSleepUs: number;
+  /** What crossing does with instances of undecorated classes (see affinity/class-instances.ts). */
+  readonly classInstances: 'refuse' | 'plain';
   /** The process's arena of named synchronization objects. */
   readonly syncArena: SharedArrayBuffer;
   /** The runspace's end of its affinity link (see affinity-messages.ts). */

@@ -19,6 +19,11 @@ export interface SessionState {
 }
 
 export class MapSessionState implements SessionState {
+  /** A session returned by a script block (`ctx.session.set(...)` chains) crosses as an empty object, not refused. */
+  static {
+    Object.defineProperty(MapSessionState.prototype, Symbol.for('runspaces.crossesAsPlainData'), { value: true });
+  }
+
   readonly #variables = new Map<string, unknown>();
 
   constructor(initial?: Readonly<Record<string, unknown>>) {

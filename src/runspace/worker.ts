@@ -43,7 +43,7 @@ for (const specifier of boot.modules) {
 }
 
 // Objects of affinity classes cross through it; the main thread is at its other end.
-const link = new AffinityLink(boot.affinityPort, 0);
+const link = new AffinityLink(boot.affinityPort, 0, boot.classInstances);
 const loop = new TaskLoop(port, importFromWorker, threadId, session, modules, new Int32Array(boot.control), boot.spinBeforeSleepUs / 1000, link);
 
 for (const definition of boot.startup) {

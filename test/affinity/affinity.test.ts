@@ -381,8 +381,31 @@ describe('classes that cannot take part', () => {
     await expect(pool.invoke(() => 1, { using: { counter: new SpecialCounter() } })).rejects.toMatchObject({ code: 'ERR_AFFINITY_CLASS', className: 'SpecialCounter' });
   });
 
-  test('an undecorated class crosses as a plain object, as before', async () => {
-    expect(await pool.invoke((ctx) => [Object.getPrototypeOf(ctx.using.plain) === Object.prototype, (ctx.using.plain as Plain).x], { using: { plain: new Plain() } })).toEqual([true, 1]);
+  test('an instance of an undecorated class is refused, named with both decorators; with classInstances: plain it crosses as a plain object', async () => {
+    const error = await pool.invoke((ctx) => (ctx.using.plain as Plain).x, { using: { plain: new Plain() } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UncloneableValueError);
+    expect((error as UncloneableValueError).path).toBe('using.plain');
+    expect((error as Error).message).toMatch(/class Plain would arrive without its methods/);
+    expect((error as Error).message).toMatch(/@NoRunspaceAffinity\(\)/);
+    expect((error as Error).message).toMatch(/@RunspaceAffinity\(\)/);
+    await using plainPool = await RunspacePool.open({ minRunspaces: 1, maxRunspaces: 1, classInstances: 'plain' });
+    expect(await plainPool.invoke((ctx) => [Object.getPrototypeOf(ctx.using.plain) === Object.prototype, (ctx.using.plain as Plain).x], { using: { plain: new Plain() } })).toEqual([true, 1]);
+  });
+
+  test('instances of undecorated classes are refused in args, loop items and results too; a socket cannot cross at all', async () => {
+    await expect(pool.invoke((_ctx, p: Plain) => p.x, { args: [new Plain()] })).rejects.toMatchObject({ name: 'UncloneableValueError', path: 'args[0]' });
+    const loop = pool.forEachParallel([1, new Plain(), 3] as unknown[], (item) => item, { errorAction: 'continue' });
+    expect(await loop.toArray()).toHaveLength(2);
+    expect(loop.errors[0]!.index).toBe(1);
+    expect(loop.errors[0]!.cause).toBeInstanceOf(UncloneableValueError);
+    const result = await pool.invoke(async (ctx) => new ((await import(ctx.using.classes)) as Classes).Plain(), { using: { classes } }).catch((e: unknown) => e);
+    expect(result).toBeInstanceOf(UncloneableValueError);
+    const { Socket } = await import('node:net');
+    const socket = new Socket();
+    await expect(pool.invoke((_ctx, s: unknown) => typeof s, { args: [socket] })).rejects.toThrow(/cannot cross to another thread at all/);
+    socket.destroy();
+    // The session a script block returns by chaining crosses as before.
+    expect(await pool.invoke((ctx) => ctx.session.set('chained', 1))).toEqual({});
   });
 
   test('an anonymous class cannot be decorated', async () => {
