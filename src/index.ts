@@ -30,6 +30,7 @@ export type { JobScriptBlock, ThreadJobOptions } from './parallel/thread-job.js'
 export { ParallelChildJob, ParallelJob } from './parallel/parallel-job.js';
 export type { SessionState } from './runspace/session-state.js';
 export { sessionState } from './runspace/session-state.js';
+export { currentContext } from './runspace/current-context.js';
 export type { ProgressInfo, StreamName, StreamRecord } from './protocol/stream-records.js';
 export { NoRunspaceAffinity, RunspaceAffinity, noRunspaceAffinity, runspaceAffinity } from './affinity/decorators.js';
 export type { AffinityDecorator, AffinityOptions, AnyClass } from './affinity/decorators.js';

@@ -98,7 +98,7 @@ describe('the published package', () => {
       'RemotePropertyError', 'Runspace', 'RunspaceAffinity', 'RunspaceBrokenError', 'RunspaceOpenError', 'RunspacePool',
       'RunspaceReleasedError', 'RunspacesError', 'ScriptBlockClosureError', 'ScriptBlockError', 'Semaphore', 'SemaphoreFullError', 'SyncArenaFullError',
       'SynchronizationLockError', 'ThreadJob', 'TimeoutError', 'UncloneableValueError', 'UsingFunctionError', 'WaitHandleKindError',
-      'WaitHandleNotFoundError', 'affinityStats', 'defaultPool', 'getRemoteProperty', 'homeRunspaceId', 'isRemote',
+      'WaitHandleNotFoundError', 'affinityStats', 'currentContext', 'defaultPool', 'getRemoteProperty', 'homeRunspaceId', 'isRemote',
       'noRunspaceAffinity', 'parallel', 'releaseRemote', 'runspaceAffinity', 'sessionState', 'setRemoteProperty',
     ]);
   });

@@ -29,11 +29,27 @@ export type ScriptBlock<A extends readonly unknown[] = unknown[], R = unknown, U
   (ctx: RunspaceContext<U>, ...args: A) => R;
 
 /** An exported function of a real module, run with the same `(ctx, ...args)`. */
+/**
+ * An exported function of a real module, with its imports and closures. It
+ * is called as a script block of the same API would be: `fn(ctx, ...args)`
+ * by `invoke` and thread jobs, `fn(item, ctx)` by parallel loops. With
+ * `context: false` it gets no `ctx`: `fn(...args)` and `fn(item)`, so a
+ * function written for piscina (`export default (task) => ...`) runs
+ * unchanged; `currentContext()` reaches the context from inside it.
+ *
+ * @example
+ * ```ts
+ * await pool.invoke({ module: new URL('./tasks.js', import.meta.url), export: 'resize' }, { args: ['a.png'] });
+ * const squares = await pool.forEachParallel([1, 2, 3], { module: new URL('./piscina-worker.js', import.meta.url), context: false }).toArray();
+ * ```
+ */
 export interface ModuleFunction {
   /** Module URL, absolute path, path relative to the calling file, or package name. */
   readonly module: string | URL;
   /** Export name. Default `'default'`. */
   readonly export?: string;
+  /** `false`: call it without `ctx`. Default `true`. */
+  readonly context?: boolean;
 }
 
 export interface InvokeOptions<A extends readonly unknown[] = unknown[], U = Readonly<Record<string, unknown>>> {
@@ -111,10 +127,11 @@ export function buildTaskSpec(target: Function | ModuleFunction, given: Internal
     definition = script.definition;
     cost = script.cost;
   } else if (target !== null && typeof target === 'object' && 'module' in target) {
-    const exportName = target.export ?? 'default';
+    const { module: specifier, export: exportName = 'default', context = true } = readOptions(target, ['module', 'export', 'context'], 'target') as ModuleFunction;
     if (typeof exportName !== 'string') throw new InvalidArgumentError('export', 'expected an export name');
-    const module = moduleSpecifier(target.module, callerFileUrl, 'module');
-    fn = { kind: 'module', module, export: exportName };
+    if (typeof context !== 'boolean') throw new InvalidArgumentError('context', 'expected true or false');
+    const module = moduleSpecifier(specifier, callerFileUrl, 'module');
+    fn = context ? { kind: 'module', module, export: exportName } : { kind: 'module', module, export: exportName, withContext: false };
     const key = `${module}#${exportName}`;
     cost = moduleCosts.get(key) ?? new CostEstimate();
     moduleCosts.set(key, cost);

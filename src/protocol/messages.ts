@@ -64,7 +64,8 @@ export interface ScriptDefinition {
 /** What a task runs. */
 export type FunctionRef =
   | { readonly kind: 'script'; readonly id: number; readonly definition?: ScriptDefinition }
-  | { readonly kind: 'module'; readonly module: string; readonly export: string }
+  /** `withContext: false`: called without `ctx` (`fn(...args)`, `fn(item)`), as a piscina worker's export is. */
+  | { readonly kind: 'module'; readonly module: string; readonly export: string; readonly withContext?: false }
   | { readonly kind: 'getVariable'; readonly name: string }
   | { readonly kind: 'setVariable'; readonly name: string; readonly value: unknown };
 

@@ -31,6 +31,7 @@ import {
 } from '../protocol/messages.js';
 import type { WireRecord } from '../protocol/stream-records.js';
 import { TaskContext, type ContextHost } from './context.js';
+import { installContextSource } from './current-context.js';
 import { compileScript, type CompiledScript } from './script-block.js';
 import type { SessionState } from './session-state.js';
 
@@ -81,6 +82,7 @@ export class TaskLoop implements ContextHost {
   ) {
     this.#port = port;
     this.#import = importFromWorker;
+    installContextSource(() => this.#current);
   }
 
   receive = (message: ToRunspace): void => {
@@ -236,6 +238,7 @@ export class TaskLoop implements ContextHost {
    */
   async #runChunk(task: PendingTask, chunk: WireChunk, context: TaskContext): Promise<{ outcome: ChunkOutcome; loadsClasses: boolean }> {
     const fn = await this.#resolve(task);
+    const withContext = !(task.wire.fn.kind === 'module' && task.wire.fn.withContext === false);
     const { items, firstIndex, stopOnError } = chunk;
     const control = this.control;
     let part = new ChunkPart(0, this.link.encoder());
@@ -259,7 +262,8 @@ export class TaskLoop implements ContextHost {
       Atomics.store(control, ControlSlot.ItemsStarted, i + 1);
       context.index = firstIndex + i;
       try {
-        let value = (fn as (item: unknown, ctx: TaskContext) => unknown)(this.link.decode(items[i]), context);
+        const item = this.link.decode(items[i]);
+        let value = withContext ? (fn as (item: unknown, ctx: TaskContext) => unknown)(item, context) : (fn as (item: unknown) => unknown)(item);
         if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
           this.#flush();
           value = await value;
@@ -292,8 +296,9 @@ export class TaskLoop implements ContextHost {
   #call(task: PendingTask, context: TaskContext): unknown {
     const fn = this.#resolve(task);
     const args = this.link.decodeArgs(task.wire.args);
-    if (typeof fn === 'function') return fn(context, ...args);
-    return fn.then((loaded) => loaded(context, ...args));
+    const withContext = !(task.wire.fn.kind === 'module' && task.wire.fn.withContext === false);
+    const call = (loaded: CompiledScript): unknown => (withContext ? loaded(context, ...args) : loaded(...args));
+    return typeof fn === 'function' ? call(fn) : fn.then(call);
   }
 
   /** The script block a task names, from the definition it brought or the one kept for its id. */

@@ -24,6 +24,8 @@ const SLOTS = {
   affinityRemotes: Symbol.for('runspaces.affinity.remotes'),
   /** Open affinity links, for `affinityStats()`. */
   affinityLinks: Symbol.for('runspaces.affinity.links'),
+  /** Where the running call's context is (`currentContext()`, called from a user's module). */
+  currentContext: Symbol.for('runspaces.currentContext'),
   /** The process's arena of named synchronization objects (adopted by each runspace at start). */
   syncArena: Symbol.for('runspaces.sync.arena'),
 } as const;
