@@ -9,7 +9,7 @@
 
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, PoolClosedError } from '../errors.js';
-import type { InvokeOptions, ModuleFunction, ScriptBlock } from '../pool/invocation.js';
+import type { InvokeOptions, InvokeOptionsArgument, ModuleFunction, ScriptBlock } from '../pool/invocation.js';
 import type { RunspacePoolOptions } from '../pool/options.js';
 import { PoolCore } from '../pool/pool-core.js';
 import type { AcquireOptions, RunspacePoolEvents, RunspacePoolState } from '../pool/pool-events.js';
@@ -77,6 +77,17 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
   }
 
   /**
+   * Runs an exported function of a real module (closures, imports and all),
+   * called as `fn(ctx, ...args)`.
+   *
+   * @example
+   * ```ts
+   * await pool.invoke({ module: new URL('./tasks.js', import.meta.url), export: 'resize' }, { args: [file] });
+   * ```
+   */
+  invoke<R = unknown>(target: ModuleFunction, options?: InvokeOptions): Promise<R>;
+  // The script-block form comes last: a call that matches no overload is reported against it.
+  /**
    * Runs a script block in some runspace of the pool and returns its result.
    *
    * The function is shipped by its source and compiled in the runspace: it
@@ -93,18 +104,8 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
    */
   invoke<A extends readonly unknown[], R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
     fn: ScriptBlock<A, R, U>,
-    options?: InvokeOptions<A, U>,
+    ...options: InvokeOptionsArgument<A, U>
   ): Promise<Awaited<R>>;
-  /**
-   * Runs an exported function of a real module (closures, imports and all),
-   * called as `fn(ctx, ...args)`.
-   *
-   * @example
-   * ```ts
-   * await pool.invoke({ module: new URL('./tasks.js', import.meta.url), export: 'resize' }, { args: [file] });
-   * ```
-   */
-  invoke<R = unknown>(target: ModuleFunction, options?: InvokeOptions): Promise<R>;
   invoke(target: Function | ModuleFunction, options: InvokeOptions<readonly unknown[], unknown> = {}): Promise<unknown> {
     return this.#core.invoke(target, options);
   }
@@ -123,6 +124,19 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     return this.#core.acquire(options);
   }
 
+  /** Runs an exported function of a module for every item: `fn(item, ctx)`, or `fn(item)` with `context: false`. */
+  forEachParallel<R = unknown>(
+    input: LoopInput<unknown>,
+    fn: ModuleFunction,
+    options?: ForEachParallelOptions & { readonly asJob?: false },
+  ): ParallelLoop<R>;
+  /** Runs the loop as a job with one child job per item (`ForEach-Object -Parallel -AsJob`). */
+  forEachParallel<T, R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
+    input: LoopInput<T>,
+    fn: LoopFunction<T, R, U>,
+    options: Omit<ForEachParallelOptions<U>, 'timeout'> & { readonly asJob: true; readonly name?: string; readonly timeout?: never },
+  ): ParallelJob<Awaited<R>>;
+  // The script-block loop comes last: a call that matches no overload is reported against it.
   /**
    * Runs `fn(item, ctx)` for every item of `input` across the pool's
    * runspaces: PowerShell's `ForEach-Object -Parallel`. Returns an async
@@ -142,18 +156,6 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     fn: LoopFunction<T, R, U>,
     options?: ForEachParallelOptions<U> & { readonly asJob?: false },
   ): ParallelLoop<Awaited<R>>;
-  /** Runs the loop as a job with one child job per item (`ForEach-Object -Parallel -AsJob`). */
-  forEachParallel<T, R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
-    input: LoopInput<T>,
-    fn: LoopFunction<T, R, U>,
-    options: Omit<ForEachParallelOptions<U>, 'timeout'> & { readonly asJob: true; readonly name?: string; readonly timeout?: never },
-  ): ParallelJob<Awaited<R>>;
-  /** Runs an exported function of a module, `fn(item, ctx)`, for every item. */
-  forEachParallel<R = unknown>(
-    input: LoopInput<unknown>,
-    fn: ModuleFunction,
-    options?: ForEachParallelOptions & { readonly asJob?: false },
-  ): ParallelLoop<R>;
   forEachParallel(
     input: LoopInput<unknown>,
     fn: Function | ModuleFunction,

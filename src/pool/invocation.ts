@@ -72,6 +72,16 @@ export interface InvokeOptions<A extends readonly unknown[] = unknown[], U = Rea
   readonly onRecord?: (record: StreamRecord) => void;
 }
 
+/**
+ * The options argument of `invoke` for a script block declaring parameters
+ * `A` after `ctx`: optional when it declares none (or only optional ones),
+ * required with `args` otherwise, so a forgotten `args` is a type error
+ * rather than a call that runs with `undefined` arguments.
+ */
+export type InvokeOptionsArgument<A extends readonly unknown[], U> = [] extends A
+  ? [options?: InvokeOptions<A, U>]
+  : [options: InvokeOptions<A, U> & { readonly args: A }];
+
 /** Options only the library's own layers pass (thread jobs). */
 export interface InternalInvokeOptions extends InvokeOptions<readonly unknown[], unknown> {
   /** Input objects the function reads as `ctx.input`. */

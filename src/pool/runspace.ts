@@ -5,7 +5,7 @@
  */
 
 import { RunspaceReleasedError } from '../errors.js';
-import type { InvokeOptions, ModuleFunction, ScriptBlock } from './invocation.js';
+import type { InvokeOptions, InvokeOptionsArgument, ModuleFunction, ScriptBlock } from './invocation.js';
 import type { RunspaceHost } from './runspace-host.js';
 
 /** What a `Runspace` needs from its pool. Internal. */
@@ -57,13 +57,13 @@ export class Runspace implements AsyncDisposable {
     return this.#released;
   }
 
+  /** Runs an exported function of a module in this runspace. */
+  invoke<R = unknown>(target: ModuleFunction, options?: InvokeOptions): Promise<R>;
   /** Runs a script block in this runspace. See `RunspacePool.invoke`. */
   invoke<A extends readonly unknown[], R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
     fn: ScriptBlock<A, R, U>,
-    options?: InvokeOptions<A, U>,
+    ...options: InvokeOptionsArgument<A, U>
   ): Promise<Awaited<R>>;
-  /** Runs an exported function of a module in this runspace. */
-  invoke<R = unknown>(target: ModuleFunction, options?: InvokeOptions): Promise<R>;
   invoke(target: Function | ModuleFunction, options: InvokeOptions<readonly unknown[], unknown> = {}): Promise<unknown> {
     if (this.#released) return Promise.reject(new RunspaceReleasedError(this.id));
     return this.#owner.invokePinned(this.#host, target, options);

@@ -13,6 +13,12 @@ test('invoke infers argument, using and result types from the script block', asy
   expectTypeOf(scaled).toEqualTypeOf<Promise<number>>();
   // @ts-expect-error -- args must match the script block's parameters
   void pool.invoke((ctx, a: number) => a, { args: ['not a number'] }).catch(() => undefined);
+  // @ts-expect-error -- a script block that declares parameters needs args (it would run with undefined)
+  void pool.invoke((ctx, a: number, b: number) => a + b).catch(() => undefined);
+  // @ts-expect-error -- the same through options without args
+  void pool.invoke((ctx, a: number) => a, { timeout: 5 }).catch(() => undefined);
+  // Optional parameters need no args.
+  void pool.invoke((ctx, a?: number) => a ?? 0).catch(() => undefined);
   // @ts-expect-error -- a module target needs a module
   void pool.invoke({ export: 'x' }).catch(() => undefined);
   expectTypeOf(pool.acquire).returns.toEqualTypeOf<Promise<Runspace>>();
