@@ -47,7 +47,7 @@ function decorator(kind: AffinityKind, options: AffinityOptions | undefined, mod
  *
  * @example
  * ```ts
- * import { RunspaceAffinity, parallel, sessionState } from 'runspaces';
+ * import { RunspaceAffinity, parallel, sessionState, type Remote } from 'runspaces';
  *
  * @RunspaceAffinity()
  * export class Amplifier {
@@ -59,9 +59,9 @@ function decorator(kind: AffinityKind, options: AffinityOptions | undefined, mod
  * }
  *
  * const amplifier = new Amplifier(1.01);
- * const values = await parallel([1, 2, 3, 4], async (item, ctx) => ctx.using.amplifier.getValue(item), {
+ * const values = await parallel([1, 2, 3, 4], async (item, ctx) => (ctx.using.amplifier as unknown as Remote<Amplifier>).getValue(item), {
  *   using: { amplifier },
- * });
+ * }).toArray();
  * ```
  */
 export function RunspaceAffinity(options?: AffinityOptions): AffinityDecorator {
@@ -91,7 +91,7 @@ export function RunspaceAffinity(options?: AffinityOptions): AffinityDecorator {
  *
  * const scaled = await parallel([1, 2, 3], (item, ctx) => ctx.using.scaler.apply(item), {
  *   using: { scaler: new Scaler(3) },
- * });
+ * }).toArray();
  * ```
  */
 export function NoRunspaceAffinity(options?: AffinityOptions): AffinityDecorator {

@@ -191,8 +191,11 @@ declare const remoteOf: unique symbol;
  *
  * @example
  * ```ts
- * const amplifier = ctx.using.amplifier as Remote<Amplifier>;
- * const value = await amplifier.getValue(3);
+ * // In a script block that was given an affinity object as a using value:
+ * const value = await pool.invoke(async (ctx) => {
+ *   const proxy = ctx.using.amplifier as unknown as Remote<{ getValue(value: number): number }>;
+ *   return await proxy.getValue(3);     // runs at the object's home
+ * }, { using: { amplifier } });
  * ```
  */
 export type Remote<T> = {
@@ -244,7 +247,7 @@ function callThrough(proxy: unknown, what: string, op: CallOp, name: string, arg
  *
  * @example
  * ```ts
- * const counter = await pool.invoke(() => new Counter());
+ * const counter = await pool.invoke(async () => new (await import('./counter.js')).Counter());
  * await counter.increment();
  * releaseRemote(counter);
  * ```

@@ -117,7 +117,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
    * @example
    * ```ts
    * await using rs = await pool.acquire({ timeout: 10_000 });
-   * await rs.invoke((ctx) => ctx.session.set('model', loadModel()));
+   * await rs.invoke(async (ctx) => ctx.session.set('model', (await import('./model.js')).loadModel()));
    * ```
    */
   acquire(options: AcquireOptions = {}): Promise<Runspace> {
@@ -145,7 +145,8 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
    *
    * @example
    * ```ts
-   * for await (const hash of pool.forEachParallel(files, (file, ctx) => hashFile(file, ctx.using.algorithm), {
+   * // The script block sees only its item and ctx: it imports the code it needs.
+   * for await (const hash of pool.forEachParallel(files, async (file, ctx) => (await import('./hashing.js')).hashFile(file, ctx.using.algorithm), {
    *   using: { algorithm: 'sha256' }, throttleLimit: 4, timeout: 60_000,
    * })) console.log(hash);
    * const squares = await pool.forEachParallel([1, 2, 3], (n: number) => n * n, { ordered: true }).toArray();
@@ -179,7 +180,7 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
    *
    * @example
    * ```ts
-   * const job = pool.startThreadJob((ctx, url: string) => download(url), { args: [url], name: 'download' });
+   * const job = pool.startThreadJob(async (ctx, url: string) => (await import('./downloads.js')).download(url), { args: [url], name: 'download' });
    * if (await job.wait({ timeout: 30_000 })) console.log(job.receive().output);
    * else await job.stop();
    * ```

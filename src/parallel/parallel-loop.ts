@@ -32,9 +32,13 @@ import { routeRecord } from './record-routing.js';
  *
  * @example
  * ```ts
- * for await (const size of pool.forEachParallel(files, (file, ctx) => resize(file, ctx.using.width), {
+ * const loop = pool.forEachParallel(files, async (file, ctx) => (await import('./images.js')).resize(file, ctx.using.width), {
  *   using: { width: 640 }, throttleLimit: 4,
- * })) total += size;
+ * });
+ * for await (const size of loop) {
+ *   total += size;
+ *   console.log(`${loop.completed} of ${files.length}`);
+ * }
  * ```
  */
 export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R> {

@@ -30,7 +30,7 @@ export function installContextSource(source: ContextSource): void {
  * ```ts
  * // tasks.js, run with { module: new URL('./tasks.js', import.meta.url), context: false }
  * import { currentContext } from 'runspaces';
- * export default function resize(file) {
+ * export default function resize(file: string): string {
  *   const ctx = currentContext<{ width: number }>();
  *   ctx.writeVerbose(`resizing ${file}`);
  *   return `${file}@${ctx.using.width}`;

@@ -36,8 +36,16 @@ import { compileScript, type CompiledScript } from './script-block.js';
 import type { SessionState } from './session-state.js';
 
 const FLUSH_INTERVAL_MS = 1;
-/** A long chunk sends the outputs of items older than this ahead of its result. */
+/**
+ * A long chunk sends the outputs of its finished items ahead of its result
+ * once this much time passed and at least {@link PARTIAL_MIN_ITEMS} items
+ * finished, or after {@link PARTIAL_MAX_MS} whatever the count: a crash then
+ * loses at most that much finished work, and slow items (about a
+ * millisecond each) do not cost a message apiece.
+ */
 export const PARTIAL_FLUSH_MS = 1;
+export const PARTIAL_MIN_ITEMS = 8;
+export const PARTIAL_MAX_MS = 8;
 const EMPTY_USING: Readonly<Record<string, unknown>> = Object.freeze({});
 
 type Importer = (specifier: string) => Promise<unknown>;
@@ -254,7 +262,9 @@ export class TaskLoop implements ContextHost {
         stride = perItemMs < 0.001 ? 32 : perItemMs < 0.02 ? 4 : 1;
         sinceCheck = 0;
         checkedAt = now;
-        if (now - part.startedAt >= PARTIAL_FLUSH_MS && part.values.length > 0 && !part.encoder.loadsClasses) {
+        const age = now - part.startedAt;
+        const due = age >= PARTIAL_MAX_MS || (age >= PARTIAL_FLUSH_MS && part.values.length >= PARTIAL_MIN_ITEMS);
+        if (due && part.values.length > 0 && !part.encoder.loadsClasses) {
           this.#postPartial(task.wire.seq, part.outcome(now), firstIndex);
           part = new ChunkPart(i, this.link.encoder());
         }

@@ -22,8 +22,13 @@ import { registerKind } from './shared-cells.js';
  * @example
  * ```ts
  * const itemReady = new AutoResetEvent(false);
- * // consumer runspace: while (itemReady.waitOne(1000)) take();
- * produce(); itemReady.set(); // wakes one consumer
+ * const consumer = pool.invoke((ctx) => {
+ *   let taken = 0;
+ *   while (ctx.using.itemReady.waitOne(1_000)) taken++;   // one wake-up per set()
+ *   return taken;
+ * }, { using: { itemReady } });
+ * itemReady.set();                                        // wakes one consumer
+ * console.log(await consumer);
  * ```
  */
 export class AutoResetEvent extends EventHandle {

@@ -59,8 +59,11 @@ function assertParticipants(name: string, value: unknown, min: number): asserts 
  * @example
  * ```ts
  * const step = new Barrier(4, () => console.log('phase done'));
- * await Promise.all([0, 1, 2, 3].map((i) => pool.invoke((ctx, part) => {
- *   for (let phase = 0; phase < 10; phase++) { simulate(part, phase); ctx.using.step.signalAndWait(); }
+ * await Promise.all([0, 1, 2, 3].map((i) => pool.invoke((ctx, part: number) => {
+ *   for (let phase = 0; phase < 10; phase++) {
+ *     ctx.session.set('state', `part ${part} at phase ${phase}`);   // this phase's share of the work
+ *     ctx.using.step.signalAndWait();                                // then wait for the other parts
+ *   }
  * }, { args: [i], using: { step } })));
  * ```
  */

@@ -29,7 +29,12 @@ function assertCount(name: string, value: unknown, min: number): asserts value i
  * @example
  * ```ts
  * const done = new CountdownEvent(files.length);
- * for (const file of files) void pool.invoke((ctx, f) => { convert(f); ctx.using.done.signal(); }, { args: [file], using: { done } });
+ * for (const file of files) {
+ *   void pool.invoke(async (ctx, f: string) => {
+ *     await (await import('./images.js')).resize(f, 640);
+ *     ctx.using.done.signal();
+ *   }, { args: [file], using: { done } });
+ * }
  * await done.waitAsync();
  * ```
  */

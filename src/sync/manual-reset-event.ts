@@ -22,9 +22,13 @@ import { registerKind } from './shared-cells.js';
  * @example
  * ```ts
  * const ready = new ManualResetEvent(false);
- * const workers = pool.invoke((ctx) => { ctx.using.ready.waitOne(); return work(); }, { using: { ready } });
- * await warmUp();
- * ready.set(); // every waiting runspace goes
+ * const worker = pool.invoke((ctx) => {
+ *   ctx.using.ready.waitOne();           // this runspace waits for the main thread's go
+ *   return ctx.runspaceId;
+ * }, { using: { ready } });
+ * await new Promise((resolve) => setTimeout(resolve, 100));   // the main thread gets ready
+ * ready.set();                          // every waiting runspace goes
+ * await worker;
  * ```
  */
 export class ManualResetEvent extends EventHandle {

@@ -130,10 +130,12 @@ export interface LockInfo {
  *
  * @example
  * ```ts
+ * import { readFile, writeFile } from 'node:fs/promises';
+ *
  * const { mutex } = Mutex.open('Local\\status-file');
  * await mutex.withLock(async () => {
- *   const status = JSON.parse(await readFile(path, 'utf8'));
- *   await writeFile(path, JSON.stringify({ ...status, done: true }));
+ *   const status = JSON.parse(await readFile(statusPath, 'utf8'));
+ *   await writeFile(statusPath, JSON.stringify({ ...status, done: true }));
  * });
  * ```
  */
@@ -185,7 +187,9 @@ export class Mutex {
    * @example
    * ```ts
    * const { mutex } = Mutex.open('Global\\deployment-status');
-   * await mutex.withLock(() => updateStatusFile());
+   * await mutex.withLock(async () => {
+   *   // read the status file, change it, write it back: no other process does meanwhile
+   * });
    * ```
    */
   static open(name: string, options: MutexOpenOptions = {}): { mutex: Mutex; createdNew: boolean } {

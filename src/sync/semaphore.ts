@@ -56,11 +56,15 @@ function assertCounts(initialCount: unknown, maximumCount: unknown): asserts ini
  * @example
  * ```ts
  * const downloads = new Semaphore(3, 3);          // at most 3 at once
- * await pool.invoke(async (ctx) => {
+ * await pool.invoke(async (ctx, url: string) => {
  *   const gate = ctx.using.downloads;
  *   if (!gate.waitOne(10_000)) throw new Error('busy');
- *   try { await download(); } finally { gate.release(); }
- * }, { using: { downloads } });
+ *   try {
+ *     return await (await import('./downloads.js')).download(url);
+ *   } finally {
+ *     gate.release();
+ *   }
+ * }, { args: [url], using: { downloads } });
  * ```
  */
 export class Semaphore {
