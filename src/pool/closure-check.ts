@@ -56,6 +56,7 @@ const COMPILER_HELPER = /^__(generator|assign|rest|spread\w*|values|read|extends
  * cannot read yields none: the runspace reports it if it does not compile.
  */
 export function freeVariables(source: string): string[] {
+  if (!mayUseOutsideNames(source)) return [];
   detect ??= createRequire(import.meta.url)('acorn-globals') as Detect;
   let references: GlobalReference[] | undefined;
   for (const [open, close] of [['(', ')'], ['({', '})']] as const) {
@@ -73,6 +74,50 @@ export function freeVariables(source: string): string[] {
     .filter((reference) => reference.name !== 'this' && !available.has(reference.name) && !VITE_IMPORT_HELPER.test(reference.name))
     .filter((reference) => reference.nodes.some((node) => !isTypeofOperand(node)))
     .map((reference) => reference.name);
+}
+
+const KEYWORDS = new Set([
+  'async', 'await', 'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else',
+  'export', 'extends', 'false', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'let', 'new', 'null', 'of',
+  'return', 'static', 'super', 'switch', 'this', 'throw', 'true', 'try', 'typeof', 'var', 'void', 'while', 'with', 'yield',
+  'get', 'set', 'arguments',
+]);
+
+/**
+ * The parser costs about 7 ms and 3 MiB to load, paid by the first script
+ * block of every process. Most script blocks are small arrows whose every
+ * name is a parameter, a local, a keyword or a global; this cheap scan
+ * proves that much and skips the parser. It answers true ("parse to be
+ * sure") at the least doubt: a template with `${`, a `/` (a regular
+ * expression could hide anything), destructuring, a name it cannot place.
+ * A wrong "false" could only ever come from a name declared in a nested
+ * scope and used outside it, which would then fail in the runspace as a
+ * plain `ReferenceError`, as before this check existed.
+ */
+function mayUseOutsideNames(source: string): boolean {
+  if (source.includes('${') || source.includes('/')) return true;
+  // Strings hold no names (a template without ${ is a string too).
+  const code = source.replace(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|`[^`]*`/g, '""');
+  const declared = new Set<string>();
+  for (const match of code.matchAll(/\b(?:const|let|var|function|class)\s+([A-Za-z_$][\w$]*)/g)) declared.add(match[1]!);
+  if (/\b(?:const|let|var)\s*[[{]/.test(code)) return true;
+  for (const match of code.matchAll(/(?:^|[^\w$.])(?:async\s*)?\(([^()]*)\)\s*(?:=>|\{)|\bfunction\s*[\w$]*\s*\(([^()]*)\)|([A-Za-z_$][\w$]*)\s*=>/g)) {
+    const list = match[1] ?? match[2] ?? match[3] ?? '';
+    if (/[[{=]/.test(list)) return true;
+    for (const name of list.split(',')) {
+      const parameter = name.trim().replace(/^\.\.\./, '');
+      if (parameter !== '') declared.add(parameter);
+    }
+  }
+  const available = runspaceGlobals();
+  for (const match of code.matchAll(/(?<![\w$.])([A-Za-z_$][\w$]*)(?![\w$])/g)) {
+    const name = match[1]!;
+    if (KEYWORDS.has(name) || declared.has(name) || available.has(name)) continue;
+    // An object literal's key (`{ name: ... }`) is no reference.
+    if (/^\s*:/.test(code.slice(match.index! + name.length)) && !/\?\s*$/.test(code.slice(0, match.index))) continue;
+    return true;
+  }
+  return false;
 }
 
 function isTypeofOperand(node: GlobalReference['nodes'][number]): boolean {
