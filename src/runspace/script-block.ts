@@ -40,6 +40,8 @@ export function makeImporter(base: string | null, importFromWorker: Importer): I
       return await importFromWorker(url);
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+      const typescript = typeScriptSibling(url);
+      if (typescript !== undefined) return importTypeScript(specifier, typescript, importFromWorker, error);
       throw new RelativeImportError(
         specifier,
         `import('${specifier}') in a script block resolved to ${url} (relative to ${base}, where the script block was defined), which does not exist. Fix the path, or pass { baseUrl } to invoke() to choose the file it resolves against.`,
@@ -47,6 +49,32 @@ export function makeImporter(base: string | null, importFromWorker: Importer): I
       );
     }
   };
+}
+
+/**
+ * TypeScript code imports `./helper.js` for a file that is `helper.ts`; its
+ * loader (tsx, ts-node) maps one to the other for importers it compiled.
+ * A script block's import comes from the runspace's own (JavaScript) file,
+ * so the mapping is done here: the `.ts` sibling of a missing `.js`.
+ */
+function typeScriptSibling(url: string): string | undefined {
+  const match = /\.(m|c)?js$/.exec(url);
+  if (match === null) return undefined;
+  const sibling = `${url.slice(0, -match[0].length)}.${match[1] ?? ''}ts`;
+  return existsSync(new URL(sibling)) ? sibling : undefined;
+}
+
+async function importTypeScript(specifier: string, url: string, importFromWorker: Importer, notFound: unknown): Promise<unknown> {
+  try {
+    return await importFromWorker(url);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
+    throw new RelativeImportError(
+      specifier,
+      `import('${specifier}') in a script block found ${url}, a TypeScript file, which this runspace cannot load: your TypeScript loader (tsx, ts-node) did not reach its worker thread (loader hooks reach worker threads only on newer Node versions). Compile that module to JavaScript, import it from a module function ({ module, export }), or run on a newer Node.`,
+      { cause: notFound },
+    );
+  }
 }
 
 /**

@@ -124,3 +124,19 @@ describe('stack frames in the file where the script block was written', () => {
     expect((error.cause as Error).stack!.split('\n')[1]).toMatch(/throwing-script\.js:10:\d+/);
   });
 });
+
+describe('a TypeScript program run with tsx', () => {
+  test('nested named functions work, a captured variable is refused in the user file, a .ts import says what to do', async () => {
+    const { execFile } = await import('node:child_process');
+    const app = new URL('../fixtures/tsx/', import.meta.url);
+    const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url);
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(tsx.pathname, ['app.ts'], { cwd: app.pathname, timeout: 60_000 }, (error, out) => (error ? reject(error) : resolve(out)));
+    });
+    const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as { nested: number; imported: number | string; refused: { identifiers: string[]; inThisFile: boolean } };
+    expect(report.nested).toBe(41);
+    expect(report.refused).toEqual({ identifiers: ['limit'], inThisFile: true });
+    // Loaded where the loader reaches worker threads; on Node 20 the error names the cause.
+    expect([15, 'typescript-not-loadable']).toContain(report.imported);
+  });
+});
