@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as acorn from 'acorn';
 import * as walk from 'acorn-walk';
 import ts from 'typescript';
@@ -99,6 +99,68 @@ declare global {
 export {};
 `;
 
+/** What CONTEXT declares, made for real when the examples run. */
+const RUNTIME_CONTEXT = `
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RunspacePool } from 'runspaces';
+
+const pool = await RunspacePool.open({ minRunspaces: 1, maxRunspaces: 4 });
+const statusPath = join(mkdtempSync(join(tmpdir(), 'runspaces-docs-')), 'status.json');
+writeFileSync(statusPath, '{}');
+const stubs = new URL('./', import.meta.url).href;
+Object.assign(globalThis, {
+  pool, statusPath,
+  files: ['a.png', 'b.png'], urls: ['data:text/plain,a', 'data:text/plain,b'], url: 'data:text/plain,hello', file: 'a.png',
+  total: 0, cache: new Map([['k', 1]]), key: 'k', fresh: 2,
+  amplifier: await pool.invoke(async (ctx) => new (await import(ctx.using.stubs + 'amplifier.js')).Amplifier(2), { using: { stubs } }),
+  counter: await pool.invoke(async (ctx) => new (await import(ctx.using.stubs + 'counter.js')).Counter(), { using: { stubs } }),
+});
+`;
+
+/** The same stubs as JavaScript, for runspaces (which load them without a TypeScript loader). */
+const RUNTIME_STUBS: Record<string, string> = {
+  'images.js': 'export function resize(file, width) { return file.length * width; }',
+  'hashing.js': "export function hashFile(file, algorithm) { return `${algorithm}:${file}`; }",
+  'model.js': 'export function loadModel() { return { predict: (input) => input }; }',
+  'downloads.js': 'export async function download(url) { return url?.length ?? 0; }',
+  'tasks.js': 'export function resize(_ctx, file) { return file; }',
+  'piscina-worker.js': 'export default (task) => task * 2;',
+  'amplifier.js': "import { runspaceAffinity } from 'runspaces';\nexport class Amplifier { constructor(scale = 1) { this.scale = scale; } getValue(value) { return value * this.scale; } }\nrunspaceAffinity(Amplifier);",
+  'counter.js': "import { runspaceAffinity } from 'runspaces';\nexport class Counter { constructor() { this.count = 0; } increment() { return ++this.count; } }\nrunspaceAffinity(Counter);",
+};
+
+/**
+ * Examples that define a decorated class are type-checked but not run: a
+ * runspace that receives a copied instance imports the module that defined
+ * the class, which here would be the example itself (its top-level code
+ * again), and a TypeScript one (no loader reaches a runspace on Node 20).
+ */
+const definesClasses = (example: Example): boolean => /@(No)?RunspaceAffinity\(\)|runspaceAffinity\(|noRunspaceAffinity\(/.test(example.code);
+
+/** A module that runs every runnable example in turn, each bounded in time, and prints what failed. */
+const RUNNER = (files: readonly string[]): string => `
+import './runtime-context.js';
+const failures = [];
+for (const file of ${JSON.stringify(files)}) {
+  let timer;
+  try {
+    await Promise.race([
+      import(file),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('did not finish within 20 s')), 20_000); }),
+    ]);
+  } catch (error) {
+    failures.push(file.split('/').at(-1) + ': ' + (error?.stack ?? String(error)).split('\\n').slice(0, 3).join(' | '));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+console.log(JSON.stringify({ ran: ${files.length}, failures }));
+await globalThis.pool.destroy();
+process.exit(0);
+`;
+
 /** Modules examples import relative to themselves. */
 const STUBS: Record<string, string> = {
   'images.ts': 'export function resize(file: string, width: number): number { return file.length * width; }',
@@ -106,8 +168,9 @@ const STUBS: Record<string, string> = {
   'model.ts': 'export function loadModel(): { predict(input: number): number } { return { predict: (input) => input }; }',
   'downloads.ts': 'export async function download(url?: string): Promise<number> { return url?.length ?? 0; }',
   'tasks.ts': 'export function resize(_ctx: unknown, file: string): string { return file; }',
-  'amplifier.ts': 'export class Amplifier { constructor(public scale = 1) {} getValue(value: number): number { return value * this.scale; } }',
-  'counter.ts': 'export class Counter { count = 0; increment(): number { return ++this.count; } }',
+  // What a program run with tsx loads when an example imports './amplifier.js': decorated, like the JavaScript one.
+  'amplifier.ts': "import { runspaceAffinity } from 'runspaces';\nexport class Amplifier { constructor(public scale = 1) {} getValue(value: number): number { return value * this.scale; } }\nrunspaceAffinity(Amplifier);",
+  'counter.ts': "import { runspaceAffinity } from 'runspaces';\nexport class Counter { count = 0; increment(): number { return ++this.count; } }\nrunspaceAffinity(Counter);",
 };
 
 const examples = [...markdownExamples(), ...tsdocExamples()];
@@ -132,12 +195,14 @@ describe('documentation examples', () => {
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'context.d.ts'), CONTEXT);
     for (const [name, source] of Object.entries(STUBS)) writeFileSync(join(out, name), source);
+    for (const [name, source] of Object.entries(RUNTIME_STUBS)) writeFileSync(join(out, name), source);
+    writeFileSync(join(out, 'runtime-context.ts'), RUNTIME_CONTEXT);
     const files = examples.map((example, i) => {
       const { file, source } = modulesOf(example, i);
       writeFileSync(file, source);
       return file;
     });
-    const program = ts.createProgram([...files, join(out, 'context.d.ts'), ...Object.keys(STUBS).map((f) => join(out, f))], {
+    const program = ts.createProgram([...files, join(out, 'context.d.ts'), join(out, 'runtime-context.ts'), ...Object.keys(STUBS).map((f) => join(out, f))], {
       strict: true,
       target: ts.ScriptTarget.ES2022,
       module: ts.ModuleKind.NodeNext,
@@ -178,4 +243,17 @@ describe('documentation examples', () => {
     }
     expect(problems).toEqual([]);
   });
+
+  test('every example runs (those that define decorated classes excepted), with the names it assumes made for real', async () => {
+    const runnable = examples.map((example, i) => ({ example, file: modulesOf(example, i).file })).filter(({ example }) => !definesClasses(example));
+    expect(runnable.length).toBeGreaterThanOrEqual(30);
+    writeFileSync(join(out, 'run-all.ts'), RUNNER(runnable.map(({ file }) => pathToFileURL(file).href)));
+    const { execFile } = await import('node:child_process');
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(join(repo, 'node_modules', '.bin', 'tsx'), ['run-all.ts'], { cwd: out, timeout: 120_000 }, (error, output, errors) => (error ? reject(new Error(`${error.message}\n${errors}`)) : resolve(output)));
+    });
+    const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as { ran: number; failures: string[] };
+    expect(report.failures).toEqual([]);
+    expect(report.ran).toBe(runnable.length);
+  }, 150_000);
 });
