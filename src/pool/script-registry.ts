@@ -25,6 +25,7 @@ import { closureError, freeVariables } from './closure-check.js';
 import { functionLocation, type FunctionLocation } from './function-location.js';
 import { SCRIPT_POSITION } from '../protocol/script-source.js';
 import { LruMap } from '../util/lru.js';
+import { threadGlobal } from '../util/thread-globals.js';
 
 export interface ScriptInfo {
   readonly id: number;
@@ -54,12 +55,24 @@ export const SCRIPT_SOURCES_KEPT = 2_000;
 /** Compiled script blocks each runspace keeps. */
 export const SCRIPTS_PER_RUNSPACE = 1_000;
 
-let nextId = 1;
-const byFunction = new WeakMap<Function, Entry>();
-const bySource = new LruMap<string, Entry>(SCRIPT_SOURCES_KEPT);
 const LIBRARY_FRAME = /^\s+at .*[\\/]runspace[\\/]worker\.bundle\.js:\d+:\d+\)?$/;
-/** Script ids of recent sources, to map the stack frames of their errors. */
-const byId = new LruMap<number, Entry>(SCRIPT_SOURCES_KEPT);
+
+interface Registry {
+  nextId: number;
+  readonly byFunction: WeakMap<Function, Entry>;
+  readonly bySource: LruMap<string, Entry>;
+  /** Script ids of recent sources, to map the stack frames of their errors. */
+  readonly byId: LruMap<number, Entry>;
+}
+
+/** One registry per thread, whichever copy of this module asks (see thread-globals.ts). */
+const registry = threadGlobal<Registry>('scriptRegistry', () => ({
+  nextId: 1,
+  byFunction: new WeakMap(),
+  bySource: new LruMap(SCRIPT_SOURCES_KEPT),
+  byId: new LruMap(SCRIPT_SOURCES_KEPT),
+}));
+const { byFunction, bySource, byId } = registry;
 
 /** Distinct sources cached (for tests and diagnostics). */
 export function cachedSourceCount(): number {
@@ -108,7 +121,7 @@ export function scriptFor(fn: Function, explicitBase: string | undefined, kind: 
   }
   let info = entry.byBase.get(base);
   if (info === undefined) {
-    const id = nextId++;
+    const id = registry.nextId++;
     info = { id, definition: { id, source: entry.source, base }, cost: new CostEstimate() };
     entry.byBase.set(base, info);
     byId.set(id, entry);

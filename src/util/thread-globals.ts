@@ -24,6 +24,8 @@ const SLOTS = {
   affinityRemotes: Symbol.for('runspaces.affinity.remotes'),
   /** Open affinity links, for `affinityStats()`. */
   affinityLinks: Symbol.for('runspaces.affinity.links'),
+  /** Script-block sources and their ids (one id space per thread, however many copies of the pool load). */
+  scriptRegistry: Symbol.for('runspaces.scriptRegistry'),
   /** Where the running call's context is (`currentContext()`, called from a user's module). */
   currentContext: Symbol.for('runspaces.currentContext'),
   /** The process's arena of named synchronization objects (adopted by each runspace at start). */
