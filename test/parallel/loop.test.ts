@@ -410,3 +410,29 @@ describe('forEachParallel: bad input', () => {
     expect(() => pool.forEachParallel([1], (x: number) => x)).toThrow(expect.objectContaining({ code: 'ERR_POOL_CLOSED' }));
   });
 });
+
+describe('forEachParallel: slow items on a fresh pool', () => {
+  test('with throttleLimit N and N runspaces, the first N items start at once on N runspaces, in input order; the rest wait for a free one', async () => {
+    await using pool = await RunspacePool.open({ minRunspaces: 1, maxRunspaces: 5 });
+    const gate = new Gate();
+    const log = new Int32Array(new SharedArrayBuffer(4 * 20));
+    const loop = pool.forEachParallel(Array.from({ length: 10 }, (_, i) => i), (item: number, ctx) => {
+      const cells = new Int32Array(ctx.using.gate as SharedArrayBuffer);
+      const entries = new Int32Array(ctx.using.log as SharedArrayBuffer);
+      const at = Atomics.add(cells, 1, 1);
+      entries[at * 2] = item;
+      entries[at * 2 + 1] = ctx.runspaceId;
+      Atomics.notify(cells, 1);
+      Atomics.wait(cells, 0, 0);
+      return item;
+    }, { throttleLimit: 5, using: { gate: gate.buffer, log: log.buffer } });
+    const outputs = loop.toArray();
+    await Promise.race([gate.arrivals(5), new Promise((_, reject) => setTimeout(() => reject(new Error('the first 5 items did not all start')), 20_000))]);
+    const started = Array.from({ length: 5 }, (_, i) => ({ item: log[i * 2]!, runspace: log[i * 2 + 1]! }));
+    expect(started.map((s) => s.item).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4]);
+    expect(new Set(started.map((s) => s.runspace)).size).toBe(5);
+    expect(gate.arrived).toBe(5);
+    gate.open();
+    expect((await outputs).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+  });
+});
