@@ -12,7 +12,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { choices, count, duration, nonNegativeIntegers, parseArgs, positiveIntegers, UsageError } from './args.js';
@@ -22,6 +22,8 @@ import { ProgressLine } from './progress.js';
 import { contentionSvg } from './svg-chart.js';
 
 const USAGE = `usage:
+  runspaces --version                    the installed version
+  runspaces --help                       this text (also: runspaces bench [name] --help)
   runspaces bench contention [options]   locks under contention: throughput, fairness, latency, handoffs
       --threads 1,2,4,8          contending threads (default: 1,2,4,8)
       --lock LIST                ${LOCK_KINDS.join(', ')}
@@ -38,7 +40,8 @@ const USAGE = `usage:
   runspaces bench parallel [--repeats 5] [--json FILE]
       a parallel loop against one task per item on each peer
 
-Peers are optional: one that is not installed is skipped with a note.`;
+Peers are optional: one that is not installed is skipped with a note.
+Exit codes: 0 done, 1 a benchmark failed, 2 a usage error (the message names the bad argument).`;
 
 async function contention(argv: readonly string[]): Promise<void> {
   const { positional, options } = parseArgs(argv, new Set(['markdown', 'quiet']), new Set(['threads', 'lock', 'critical', 'duration', 'repeats', 'json', 'svg']));
@@ -93,9 +96,22 @@ function script(name: 'pool' | 'parallel', argv: readonly string[]): Promise<voi
   });
 }
 
+const HELP = new Set(['--help', '-h', 'help']);
+
+/** The package's version, from the package.json beside dist/. */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
 async function main(argv: readonly string[]): Promise<void> {
   const [command, subcommand, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  if (command === '--version' || command === '-v' || command === 'version') {
+    console.log(version());
+    return;
+  }
+  // `runspaces --help`, `runspaces bench --help` and `runspaces bench <name> --help` all print the usage, exit 0.
+  if (command === undefined || HELP.has(command) || argv.some((arg) => HELP.has(arg))) {
     console.log(USAGE);
     return;
   }

@@ -71,6 +71,21 @@ describe('runspaces bench contention', () => {
     expect(chart).toContain('async-mutex (async flows, 1 thread)');
   });
 
+  test('--version prints the package version; --help, bench --help and bench <name> --help print the usage and exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const result = await run([flag]);
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim()).toBe(version);
+    }
+    for (const args of [['--help'], ['bench', '--help'], ['bench', 'contention', '--help'], ['bench', 'pool', '-h']]) {
+      const result = await run(args);
+      expect(result.code, args.join(' ')).toBe(0);
+      expect(result.stdout).toMatch(/^usage:/);
+      expect(result.stdout).toMatch(/Exit codes: 0 done, 1 a benchmark failed, 2 a usage error/);
+    }
+  });
+
   test('bad options exit with code 2 and say which option expects what', async () => {
     const cases: [string[], RegExp][] = [
       [['bench', 'contention', '--threads', '0,x'], /--threads expects whole numbers/],
