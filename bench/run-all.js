@@ -105,6 +105,8 @@ const piscinaTime = (metric) => metric.libraries.runspaces.median / metric.libra
 target('pool', 'burst throughput >= 3x piscina', `${ratio(burst)?.toFixed(2)}x`, ratio(burst) >= 3);
 target('pool', "awaited round trip <= 0.8x piscina's time", `${piscinaTime(roundTrip).toFixed(2)}x`, piscinaTime(roundTrip) <= 0.8);
 target('pool', "memory per runspace <= 1x piscina's", `${piscinaTime(memory).toFixed(2)}x`, piscinaTime(memory) <= 1);
+target('pool', 'burst, one core busy, >= 4x piscina', `${ratio(pool.results.burstBusy)?.toFixed(2)}x`, ratio(pool.results.burstBusy) >= 4);
+target('pool', "awaited round trip, one core busy, <= 1x piscina's time", `${piscinaTime(pool.results.roundTripBusy).toFixed(2)}x`, piscinaTime(pool.results.roundTripBusy) <= 1);
 target('sync', 'uncontended lock+unlock <= 1.5x the bare mutex', `${(m.uncontended.mutex / m.uncontended.bare).toFixed(2)}x`, m.uncontended.mutex / m.uncontended.bare <= 1.5);
 target('sync', 'contended throughput >= 0.8x the bare mutex', `${(m.contended.mutex / m.contended.bare).toFixed(2)}x`, m.contended.mutex / m.contended.bare >= 0.8);
 target('sync', 'async acquire, free lock >= 10x async-mutex', `${(m.asyncFree.runspaces / m.asyncFree['async-mutex']).toFixed(1)}x`, m.asyncFree.runspaces / m.asyncFree['async-mutex'] >= 10);
