@@ -20,6 +20,15 @@ export function shown(value: unknown): string {
   }
 }
 
+/** An error's message as an error message quotes it, safely (a caller's error may have a throwing getter). */
+export function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'an error that cannot be described';
+  }
+}
+
 /** Base class of all errors raised by runspaces itself. */
 export class RunspacesError extends Error {
   /** Stable, machine-readable identifier of the failure. */

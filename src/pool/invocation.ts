@@ -8,7 +8,7 @@
 
 import { classInfo } from '../affinity/class-registry.js';
 import { isRemote } from '../affinity/remote.js';
-import { InvalidArgumentError, UncloneableValueError, UsingFunctionError } from '../errors.js';
+import { InvalidArgumentError, messageOf, UncloneableValueError, UsingFunctionError } from '../errors.js';
 import type { FunctionRef } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { RunspaceContext } from '../runspace/context.js';
@@ -108,7 +108,7 @@ export function validateUsing(using: unknown): Readonly<Record<string, unknown>>
   } catch (error) {
     if (error instanceof UsingFunctionError) throw error;
     // A getter or Proxy trap of the caller's value threw.
-    throw new UncloneableValueError(key === '' ? 'using' : `using.${key}`, `it could not be inspected (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    throw new UncloneableValueError(key === '' ? 'using' : `using.${key}`, `it could not be inspected (${messageOf(error)})`, { cause: error });
   }
   return using as Readonly<Record<string, unknown>>;
 }
@@ -116,9 +116,17 @@ export function validateUsing(using: unknown): Readonly<Record<string, unknown>>
 const moduleCosts = new Map<string, CostEstimate>();
 const INVOKE_OPTIONS = ['args', 'using', 'signal', 'timeout', 'transfer', 'baseUrl', 'onRecord', 'input'] as const;
 
-export function buildTaskSpec(target: Function | ModuleFunction, given: InternalInvokeOptions): TaskSpec {
+/**
+ * A caller's call options, read once into a plain object: what builds the
+ * task and what cancels it then see the same values, and a getter runs once.
+ */
+export function readInvokeOptions(given: unknown): InternalInvokeOptions {
   if (given === null || typeof given !== 'object') throw new InvalidArgumentError('options', 'expected an options object');
-  const options = readOptions(given, INVOKE_OPTIONS) as InternalInvokeOptions;
+  return readOptions(given, INVOKE_OPTIONS) as InternalInvokeOptions;
+}
+
+/** The task for `target`, from options already read (see {@link readInvokeOptions}). */
+export function buildTaskSpec(target: Function | ModuleFunction, options: InternalInvokeOptions): TaskSpec {
   const args = options.args ?? [];
   if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
   const using = validateUsing(options.using);

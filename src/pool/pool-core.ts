@@ -12,7 +12,7 @@ import type { CancelKind } from '../protocol/messages.js';
 import { onCancel, startTimer, timeoutMs } from '../util/deadline.js';
 import { asArgumentError, cancelOptions } from '../util/options.js';
 import { AcquireRequest } from './acquire-request.js';
-import { buildTaskSpec, variableSpec, type InvokeOptions, type ModuleFunction } from './invocation.js';
+import { buildTaskSpec, readInvokeOptions, variableSpec, type InvokeOptions, type ModuleFunction } from './invocation.js';
 import type { LoopPool, SubmitOptions } from './loop-pool.js';
 import { assertRunspaceCount, isValidCount, normalizePoolOptions, type NormalizedPoolOptions, type RunspacePoolOptions } from './options.js';
 import type { AcquireOptions, EmitPoolEvent, RunspacePoolState } from './pool-events.js';
@@ -101,7 +101,8 @@ export class PoolCore {
     let task: PoolTask;
     try {
       this.assertAccepting('invoke');
-      task = this.#createTask(buildTaskSpec(target, options), options);
+      const read = readInvokeOptions(options);
+      task = this.#createTask(buildTaskSpec(target, read), read);
     } catch (error) {
       // Options were read and checked first: what is left untyped came from inspecting the function.
       return Promise.reject(asArgumentError(error, 'fn'));
@@ -157,7 +158,8 @@ export class PoolCore {
   readonly #owner: RunspaceOwner = {
     invokePinned: (host, target, options) => {
       try {
-        return this.#pinned(host, buildTaskSpec(target, options), options);
+        const read = readInvokeOptions(options);
+        return this.#pinned(host, buildTaskSpec(target, read), read);
       } catch (error) {
         return Promise.reject(asArgumentError(error, 'fn'));
       }

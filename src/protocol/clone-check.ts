@@ -16,7 +16,7 @@
  */
 
 import { types } from 'node:util';
-import { UncloneableValueError, UsingFunctionError } from '../errors.js';
+import { messageOf, UncloneableValueError, UsingFunctionError } from '../errors.js';
 
 /** One value to look at, with what is needed to name its path if it is the one. */
 interface Step {
@@ -71,7 +71,7 @@ export function findUncloneable(
       structuredClone(value);
     } catch (error) {
       const kind = safeConstructorName(value);
-      return new UncloneableValueError(pathOf(step), `${kind} (${describe(error)})`, { cause: error });
+      return new UncloneableValueError(pathOf(step), `${kind} (${messageOf(error)})`, { cause: error });
     }
   }
   return undefined;
@@ -118,7 +118,7 @@ function read(value: object, key: string, parent: Step, segment: string): Step {
 }
 
 function notInspectable(step: Step, error: unknown): UncloneableValueError {
-  return new UncloneableValueError(pathOf(step), `it could not be inspected (${describe(error)})`, { cause: error });
+  return new UncloneableValueError(pathOf(step), `it could not be inspected (${messageOf(error)})`, { cause: error });
 }
 
 /** The path of a step: built only for the value reported, so a deep walk stays linear. */
@@ -126,14 +126,6 @@ function pathOf(step: Step): string {
   const segments: string[] = [];
   for (let at: Step | undefined = step; at !== undefined; at = at.parent) segments.push(at.segment);
   return segments.reverse().join('');
-}
-
-function describe(error: unknown): string {
-  try {
-    return error instanceof Error ? error.message : String(error);
-  } catch {
-    return 'an error that cannot be described';
-  }
 }
 
 function safeString(value: unknown): string {

@@ -29,9 +29,8 @@ import { InvalidArgumentError, InvalidOperationError, shown } from '../errors.js
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
-import { assertMayBlock, blockUntil, deadlineOf, waitUntil } from './waiting.js';
+import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
-import { cancelOptions } from '../util/options.js';
 
 const PHASE_SHIFT = 16;
 const ARRIVED_MASK = 0xffff;
@@ -149,8 +148,7 @@ export class Barrier {
 
   /** Arrives and waits without blocking: true when the phase completed, false on timeout (arrival withdrawn); rejects on abort. */
   async signalAndWaitAsync(options?: WaitOptions): Promise<boolean> {
-    const { timeout, signal } = cancelOptions(options);
-    const deadline = deadlineOf(timeout);
+    const [deadline, signal] = deadlineAndSignal(options);
     const phase = this.#arrive();
     if (phase === undefined) return true;
     try {

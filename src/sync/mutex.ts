@@ -55,7 +55,7 @@ import { openNamed, openNamedKey, tryOpenExistingKey, tryOpenExistingNamed } fro
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { isMainThread } from 'node:worker_threads';
-import { assertMayBlock, blockWhile, deadlineOf, waitTurn, waitWhile } from './waiting.js';
+import { assertMayBlock, blockWhile, deadlineAndSignal, deadlineOf, waitTurn, waitWhile } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
 import { cancelOptions, readOptions } from '../util/options.js';
 
@@ -326,8 +326,8 @@ export class Mutex {
       return ACQUIRED;
     }
     try {
-      const { timeout, signal } = cancelOptions(options);
-      return this.#acquireFor('thread', deadlineOf(timeout), signal);
+      const [deadline, signal] = deadlineAndSignal(options);
+      return this.#acquireFor('thread', deadline, signal);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { InvalidArgumentError, RunspacesError, shown } from '../errors.js';
+import { InvalidArgumentError, messageOf, RunspacesError, shown } from '../errors.js';
 import { timeoutMs } from './deadline.js';
 
 /**
@@ -55,12 +55,4 @@ export function abortSignalOption(signal: unknown): AbortSignal | undefined {
 export function asArgumentError(error: unknown, argument: string): unknown {
   if (error instanceof RunspacesError) return error;
   return new InvalidArgumentError(argument, `it could not be used (${messageOf(error)})`, { cause: error });
-}
-
-function messageOf(error: unknown): string {
-  try {
-    return error instanceof Error ? error.message : String(error);
-  } catch {
-    return 'an error that cannot be described';
-  }
 }
