@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { filesUnder } from './helpers.js';
 
 /**
  * The structure docs/architecture.md describes, checked on the sources:
@@ -14,15 +15,6 @@ const srcDir = join(repo, 'src');
 /** Top to bottom; a file may import its own layer and the layers below it. */
 const LAYERS = ['cli', 'facade', 'parallel', 'pool', 'runspace', 'affinity', 'protocol', 'sync', 'util', 'errors'] as const;
 
-function filesUnder(dir: string, ext: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...filesUnder(path, ext));
-    else if (path.endsWith(ext)) out.push(path);
-  }
-  return out;
-}
 
 function layerOf(file: string): string {
   const top = relative(srcDir, file).split(/[\\/]/)[0]!;

@@ -1,3 +1,5 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RunspaceContext } from 'runspaces';
 
 /**
@@ -57,4 +59,15 @@ export const spinAfterArrival = (ctx: RunspaceContext<{ gate: SharedArrayBuffer 
 /** Resolves with the first emission of `event`. */
 export function once<T>(emitter: { once(event: string, listener: (value: T) => void): unknown }, event: string): Promise<T> {
   return new Promise((resolve) => emitter.once(event, resolve));
+}
+
+/** Every file under `dir` (recursively) whose name ends with `ext`. */
+export function filesUnder(dir: string, ext: string): string[] {
+  const found: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) found.push(...filesUnder(path, ext));
+    else if (path.endsWith(ext)) found.push(path);
+  }
+  return found;
 }

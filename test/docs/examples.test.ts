@@ -1,10 +1,11 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as acorn from 'acorn';
 import * as walk from 'acorn-walk';
 import ts from 'typescript';
 import { describe, expect, test } from 'vitest';
+import { filesUnder } from '../helpers.js';
 import { freeVariables } from '../../dist/pool/closure-check.js';
 
 /**
@@ -30,15 +31,6 @@ interface Example {
   readonly javascript: boolean;
 }
 
-function filesUnder(dir: string, ext: string): string[] {
-  const found: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) found.push(...filesUnder(path, ext));
-    else if (path.endsWith(ext)) found.push(path);
-  }
-  return found;
-}
 
 function markdownExamples(): Example[] {
   const examples: Example[] = [];
