@@ -56,8 +56,9 @@ export interface RunspacePoolOptions {
    * Microseconds a runspace keeps polling for its next call after its work
    * runs out, before its thread sleeps. Waking a sleeping thread costs tens of
    * microseconds per call; this saves it for callers that await calls one
-   * after another, at the price of at most this much CPU per idle transition.
-   * Default 100; 0 disables.
+   * after another. Runspaces poll only while the machine has a core to spare
+   * and only while polls find work (decision 0004), so a busy machine or a
+   * trickle of calls costs no CPU. Default 100; 0 never polls.
    */
   readonly spinBeforeSleep?: number;
   /**

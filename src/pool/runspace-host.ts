@@ -32,6 +32,7 @@ import { startTimer, type Timer } from '../util/deadline.js';
 import { Fifo } from '../util/fifo.js';
 import { LruMap } from '../util/lru.js';
 import { SCRIPTS_PER_RUNSPACE } from './script-registry.js';
+import { holdSpinGate, spinGate } from './spare-cores.js';
 import { assertMove, type RunspacePhase } from './runspace-phase.js';
 import type { Task as AnyTask } from './task.js';
 
@@ -142,6 +143,7 @@ export class RunspaceHost {
       modules: options.modules,
       startup: options.startup,
       spinBeforeSleepUs: options.spinBeforeSleepUs,
+      spinGate: spinGate(),
       classInstances: options.classInstances,
       syncArena: syncArena(),
       affinityPort: affinity.port2,
@@ -162,8 +164,10 @@ export class RunspaceHost {
     this.#worker.on('error', (error) => {
       this.#error = error;
     });
+    const releaseSpinGate = options.spinBeforeSleepUs > 0 ? holdSpinGate() : undefined;
     this.gone = new Promise((resolve) => {
       this.#worker.once('exit', (exitCode) => {
+        releaseSpinGate?.();
         this.#onExit(exitCode);
         resolve();
       });

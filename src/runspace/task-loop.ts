@@ -34,6 +34,7 @@ import { TaskContext, type ContextHost } from './context.js';
 import { installContextSource } from './current-context.js';
 import { compileScript, type CompiledScript } from './script-block.js';
 import type { SessionState } from './session-state.js';
+import type { SpinPolicy } from './spin-policy.js';
 
 const FLUSH_INTERVAL_MS = 1;
 /**
@@ -77,6 +78,7 @@ export class TaskLoop implements ContextHost {
   readonly #usings = new Map<number, Readonly<Record<string, unknown>>>();
   /** Loop index of the first item of each chunk outcome, to name an uncloneable output. */
   readonly #chunkStarts = new WeakMap<ChunkOutcome, number>();
+  readonly #spin: SpinPolicy;
 
   constructor(
     port: MessagePort,
@@ -85,10 +87,11 @@ export class TaskLoop implements ContextHost {
     readonly session: SessionState,
     readonly modules: readonly Record<string, unknown>[],
     readonly control: Int32Array,
-    readonly spinBeforeSleepMs: number,
+    spin: SpinPolicy,
     readonly link: AffinityLink,
   ) {
     this.#port = port;
+    this.#spin = spin;
     this.#import = importFromWorker;
     installContextSource(() => this.#current);
   }
@@ -201,15 +204,20 @@ export class TaskLoop implements ContextHost {
    * moment before it sleeps; the next call then finds it awake.
    */
   #lingerForWork(): void {
-    if (this.spinBeforeSleepMs <= 0) return;
-    const deadline = performance.now() + this.spinBeforeSleepMs;
+    const spin = this.#spin;
+    if (!spin.shouldPoll()) return;
+    const start = performance.now();
+    let now = start;
     do {
       const received = receiveMessageOnPort(this.#port);
+      now = performance.now();
       if (received !== undefined) {
+        spin.polled(true, now - start);
         this.receive(received.message as ToRunspace);
         return;
       }
-    } while (performance.now() < deadline);
+    } while (now - start < spin.budgetMs);
+    spin.polled(false, now - start);
   }
 
   /** Imports the modules of `NoRunspaceAffinity` classes the task's values copy, before they are decoded. */

@@ -13,6 +13,7 @@ import { AffinityLink } from '../affinity/link.js';
 import { adoptSyncArena } from '../sync/arena.js';
 import { onCellsReleased } from '../sync/shared-cells.js';
 import { installSessionState, MapSessionState } from './session-state.js';
+import { SpinPolicy } from './spin-policy.js';
 import { TaskLoop } from './task-loop.js';
 
 if (parentPort === null) throw new Error('runspaces/runspace/worker.js must run as a worker thread');
@@ -44,7 +45,7 @@ for (const specifier of boot.modules) {
 
 // Objects of affinity classes cross through it; the main thread is at its other end.
 const link = new AffinityLink(boot.affinityPort, 0, boot.classInstances);
-const loop = new TaskLoop(port, importFromWorker, threadId, session, modules, new Int32Array(boot.control), boot.spinBeforeSleepUs / 1000, link);
+const loop = new TaskLoop(port, importFromWorker, threadId, session, modules, new Int32Array(boot.control), new SpinPolicy(boot.spinBeforeSleepUs / 1000, new Int32Array(boot.spinGate)), link);
 
 for (const definition of boot.startup) {
   try {
