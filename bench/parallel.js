@@ -7,6 +7,9 @@
  *   cpuBound  400 items of about 1 ms of arithmetic each: speed-up over a plain loop on the main thread
  *   cpuBare   the same items split over 2 bare worker threads that exchange no messages: the machine's ceiling
  *   memory    peak RSS while a loop consumes a generator of 1M and of 10M items, MiB
+ *   slowItems   10 async items of 300 ms, throttleLimit 5, on a fresh 5-runspace pool: makespan / ideal (600 ms)
+ *   heavyTailed 2,000 CPU-bound items, 1% of them 100x the rest (20 ms against 0.2 ms), 2 runspaces:
+ *               makespan / ideal list scheduling (each item in input order on the first free runspace)
  *
  * Every measurement runs in a fresh child process; medians of the repeats.
  *
@@ -74,7 +77,51 @@ async function openPool() {
   return RunspacePool.open({ minRunspaces: THREADS, maxRunspaces: THREADS });
 }
 
+const SLOW_ITEMS = 10;
+const SLOW_ITEM_MS = 300;
+const SLOW_LANES = 5;
+const heavyCosts = () => Array.from({ length: 2_000 }, (_, i) => (i % 100 === 37 ? 20 : 0.2));
+
+/** The makespan of list scheduling: each item, in input order, on whichever runspace frees first. */
+function listScheduleMs(costs, lanes) {
+  const free = new Array(lanes).fill(0);
+  for (const cost of costs) {
+    const lane = free.indexOf(Math.min(...free));
+    free[lane] += cost;
+  }
+  return Math.max(...free);
+}
+
+async function balance(metric) {
+  const { RunspacePool } = await import('runspaces');
+  if (metric === 'slowItems') {
+    const pool = await RunspacePool.open({ minRunspaces: SLOW_LANES, maxRunspaces: SLOW_LANES });
+    const start = performance.now();
+    const out = await pool
+      .forEachParallel(Array.from({ length: SLOW_ITEMS }, (_, i) => i), async (i, ctx) => {
+        await new Promise((resolve) => setTimeout(resolve, ctx.using.ms));
+        return i;
+      }, { throttleLimit: SLOW_LANES, using: { ms: SLOW_ITEM_MS } })
+      .toArray();
+    const makespan = performance.now() - start;
+    if (out.length !== SLOW_ITEMS) throw new Error('lost items');
+    return makespan / ((SLOW_ITEMS / SLOW_LANES) * SLOW_ITEM_MS);
+  }
+  const pool = await RunspacePool.open({ minRunspaces: THREADS, maxRunspaces: THREADS });
+  const costs = heavyCosts();
+  const busyFor = (ms) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+    return ms;
+  };
+  await pool.forEachParallel(costs.slice(0, 200), busyFor).toArray(); // warm up
+  const start = performance.now();
+  await pool.forEachParallel(costs, busyFor, { throttleLimit: THREADS }).toArray();
+  return (performance.now() - start) / listScheduleMs(costs, THREADS);
+}
+
 async function measure(library, metric) {
+  if (metric === 'slowItems' || metric === 'heavyTailed') return balance(metric);
   if (metric === 'trivial' && library !== 'runspaces') {
     const pool = await adapters[library](THREADS);
     await Promise.all(Array.from({ length: 2_000 }, (_, i) => pool.run(i)));
@@ -131,6 +178,8 @@ export const METRICS = {
   cpuBare: { unit: '× a plain loop', better: 'higher', peers: false },
   memory1M: { unit: 'MiB peak RSS', better: 'lower', peers: false },
   memory10M: { unit: 'MiB peak RSS', better: 'lower', peers: false },
+  slowItems: { unit: '× ideal makespan', better: 'lower', peers: false },
+  heavyTailed: { unit: '× ideal makespan', better: 'lower', peers: false },
 };
 
 export async function runParallelBenchmark({ repeats = 5, log = console.log } = {}) {
@@ -167,6 +216,8 @@ export function parallelTable(report) {
     `| ~1 ms CPU-bound items, speed-up over a plain loop | **${m.cpuBound.runspaces.toFixed(2)}×** | 2 bare workers, no messages: ${m.cpuBare.runspaces.toFixed(2)}× |`,
     `| peak RSS, 1M-item generator | ${fmt(m.memory1M.runspaces)} MiB | |`,
     `| peak RSS, 10M-item generator | ${fmt(m.memory10M.runspaces)} MiB | |`,
+    `| 10 × 300 ms async items, throttleLimit 5, fresh 5-runspace pool: makespan | **${m.slowItems.runspaces.toFixed(2)}×** ideal | |`,
+    `| heavy-tailed CPU-bound items (1% cost 100×), 2 runspaces: makespan | **${m.heavyTailed.runspaces.toFixed(2)}×** ideal list scheduling | |`,
   ];
   return lines.join('\n');
 }

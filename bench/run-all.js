@@ -115,6 +115,8 @@ target('sync', 'abandoned-lock recovery < 20 ms', `${m.abandoned.mutex.toFixed(1
 target('parallel', '>= 1M trivial items/s', `${(p.trivial.runspaces / 1e6).toFixed(2)}M/s`, p.trivial.runspaces >= 1e6);
 target('parallel', '>= 20x piscina one task per item', `${(p.trivial.runspaces / p.trivial.piscina).toFixed(0)}x`, p.trivial.runspaces / p.trivial.piscina >= 20);
 target('parallel', '>= 1.8x a plain loop, ~1 ms items, 2 cores', `${p.cpuBound.runspaces.toFixed(2)}x`, p.cpuBound.runspaces >= 1.8);
+target('parallel', 'slow items: makespan <= 1.1x ideal on a fresh pool', `${p.slowItems.runspaces.toFixed(2)}x`, p.slowItems.runspaces <= 1.1);
+target('parallel', 'heavy-tailed items: makespan <= 1.15x ideal', `${p.heavyTailed.runspaces.toFixed(2)}x`, p.heavyTailed.runspaces <= 1.15);
 target('machine lock', 'uncontended >= 10x faster than proper-lockfile', `${(g.uncontended['proper-lockfile'] / g.uncontended.runspaces).toFixed(0)}x`, g.uncontended['proper-lockfile'] / g.uncontended.runspaces >= 10);
 const toRunspace = a['to-runspace'].runspaces / a['to-runspace'].comlink;
 const fromRunspace = a['from-runspace'].runspaces / a['from-runspace'].comlink;
