@@ -9,6 +9,11 @@
  *   burstBusy, roundTripBusy   the first two while another process keeps one
  *              of the cores busy (an application's machine is rarely idle)
  *
+ * runspaces runs the task as a script block, the way this library is mostly
+ * used; "runspaces (module)" runs the peers' own worker file as a module
+ * function ({ module, export }), the way piscina users write tasks. The
+ * module variant is measured on the four throughput and latency rows only.
+ *
  * Every measurement runs in a fresh child process; libraries alternate order
  * across repeats; medians of the repeats are reported with ratios to runspaces.
  *
@@ -23,10 +28,24 @@ const THREADS = 2;
 const BURST_TASKS = 50_000;
 const ROUND_TRIPS = 10_000;
 
+const MODULE_VARIANT = 'runspaces (module)';
+const MODULE_METRICS = new Set(['burst', 'roundTrip', 'burstBusy', 'roundTripBusy']);
+const poolAdapters = {
+  runspaces: adapters.runspaces,
+  async [MODULE_VARIANT](threads) {
+    const { RunspacePool } = await import('runspaces');
+    const pool = new RunspacePool({ minRunspaces: threads, maxRunspaces: threads });
+    const opened = pool.open();
+    const task = { module: new URL('./workers/increment.js', import.meta.url), export: 'default', context: false };
+    return { run: (x) => pool.invoke(task, { args: [x] }), close: async () => { await opened; await pool.close(); } };
+  },
+  ...adapters,
+};
+
 // A child prints its figure and exits; it does not wait on the pool's own
 // shutdown, which for some peers can stall and is not what is measured.
 async function measure(library, metric) {
-  const adapter = adapters[library];
+  const adapter = poolAdapters[library];
   if (metric === 'startup') {
     const start = performance.now();
     const pool = await adapter(THREADS);
@@ -59,6 +78,8 @@ async function measure(library, metric) {
   return value;
 }
 
+export { MODULE_VARIANT };
+
 export const METRICS = {
   burst: { unit: 'tasks/s', better: 'higher' },
   roundTrip: { unit: 'µs/task', better: 'lower' },
@@ -71,8 +92,8 @@ export const METRICS = {
 
 export async function runPoolBenchmark({ repeats = 5, log = console.log } = {}) {
   const libraries = [];
-  for (const name of Object.keys(adapters)) {
-    if (await available(name)) libraries.push(name);
+  for (const name of Object.keys(poolAdapters)) {
+    if (name === MODULE_VARIANT || (await available(name))) libraries.push(name);
     else log(`note: ${name} is not installed; skipped`);
   }
   const samples = {};
@@ -80,6 +101,7 @@ export async function runPoolBenchmark({ repeats = 5, log = console.log } = {}) 
     const order = r % 2 === 0 ? libraries : [...libraries].reverse();
     for (const metric of Object.keys(METRICS)) {
       for (const library of order) {
+        if (library === MODULE_VARIANT && !MODULE_METRICS.has(metric)) continue;
         // Another process spinning on one of the cores for the whole measurement.
         const hog = METRICS[metric].busy ? spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore' }) : undefined;
         try {
@@ -97,6 +119,7 @@ export async function runPoolBenchmark({ repeats = 5, log = console.log } = {}) 
     const ours = median(samples[metric].runspaces);
     results[metric] = { unit, better, libraries: {} };
     for (const library of libraries) {
+      if (samples[metric][library] === undefined) continue;
       const value = median(samples[metric][library]);
       // Ratio > 1 always means runspaces is better by that factor.
       const advantage = better === 'higher' ? ours / value : value / ours;
@@ -106,6 +129,12 @@ export async function runPoolBenchmark({ repeats = 5, log = console.log } = {}) 
   return { machine: machine(), threads: THREADS, burstTasks: BURST_TASKS, roundTrips: ROUND_TRIPS, repeats, results };
 }
 
+/**
+ * Medians, and in parentheses how many times better runspaces is than that
+ * library (above 1 = runspaces ahead). The module variant's cell compares it
+ * with piscina instead: "runspaces (module)" against a peer running the same
+ * module.
+ */
 export function poolTable(report) {
   const libraries = Object.keys(report.results.burst.libraries);
   const lines = [
@@ -114,12 +143,23 @@ export function poolTable(report) {
   ];
   for (const [metric, { unit, better, libraries: values }] of Object.entries(report.results)) {
     const cells = libraries.map((l) => {
+      if (values[l] === undefined) return '';
       const { median: m, advantage } = values[l];
-      return l === 'runspaces' ? `**${fmt(m)}**` : `${fmt(m)} (${advantage.toFixed(2)}×)`;
+      if (l === 'runspaces') return `**${fmt(m)}**`;
+      if (l === MODULE_VARIANT) return `**${fmt(m)}** (${moduleAdvantage(report.results[metric]).toFixed(2)}× piscina)`;
+      return `${fmt(m)} (${advantage.toFixed(2)}×)`;
     });
     lines.push(`| ${metric} (${unit}, ${better} is better) | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
+}
+
+/** How many times better the module variant is than piscina on one metric (above 1 = ahead). */
+export function moduleAdvantage(metricResult) {
+  const ours = metricResult.libraries[MODULE_VARIANT]?.median;
+  const piscina = metricResult.libraries.piscina?.median;
+  if (ours === undefined || piscina === undefined) return Number.NaN;
+  return metricResult.better === 'higher' ? ours / piscina : piscina / ours;
 }
 
 if (!(await serveChild(measure)) && import.meta.url === `file://${process.argv[1]}`) {

@@ -79,8 +79,8 @@ export function cachedSourceCount(): number {
   return bySource.size;
 }
 
-function readSource(fn: Function): string {
-  const source = Function.prototype.toString.call(fn);
+/** Refuses a source that cannot run in a runspace; checked once per distinct source. */
+function checkSource(fn: Function, source: string): void {
   if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
     throw new ScriptBlockError(
       `${fn.name || 'The function'} is native or bound, so it has no source to run in a runspace. Pass an arrow or function expression that takes (ctx, ...args).`,
@@ -89,7 +89,6 @@ function readSource(fn: Function): string {
   if (/^class[\s{]/.test(source)) {
     throw new ScriptBlockError('A class is not a script block. Pass a function that takes (ctx, ...args).');
   }
-  return source;
 }
 
 /**
@@ -100,14 +99,18 @@ function readSource(fn: Function): string {
 export function scriptFor(fn: Function, explicitBase: string | undefined, kind: 'script block' | 'startup script' = 'script block'): ScriptInfo {
   let entry = byFunction.get(fn);
   if (entry === undefined) {
-    const source = readSource(fn);
+    const source = Function.prototype.toString.call(fn);
     entry = bySource.get(source);
     if (entry === undefined) {
+      checkSource(fn, source);
       const routed = routeDynamicImports(source);
       entry = { source: routed.source, free: freeVariables(source), sample: new WeakRef(fn), usesImport: routed.importsDynamically, byBase: new Map() };
       bySource.set(source, entry);
+      // Only the first function with a source is remembered by identity: an
+      // arrow written inside the call (a new function each time) would
+      // otherwise add a WeakMap entry per call, for the collector to clear.
+      byFunction.set(fn, entry);
     }
-    byFunction.set(fn, entry);
   }
   // Located from this very function: one source may be written in several files.
   if (entry.free.length > 0) throw closureError(entry.free, functionLocation(fn), kind);

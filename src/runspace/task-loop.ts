@@ -132,8 +132,24 @@ export class TaskLoop implements ContextHost {
     this.#post({ type: 'record', seq, record });
   }
 
+  /**
+   * Runs queued tasks until none are left and lingering brings no more. The
+   * tasks lingering brings run in this same loop, not in a fresh drain: a
+   * runspace kept busy by quick calls would otherwise nest one drain inside
+   * another at each idle moment until its stack overflowed.
+   */
   async #drain(): Promise<void> {
     this.#running = true;
+    do {
+      await this.#runQueued();
+      this.#queue = [];
+      this.#head = 0;
+      this.#flush();
+    } while (this.#lingerForWork());
+    this.#running = false;
+  }
+
+  async #runQueued(): Promise<void> {
     let flushAt = performance.now() + FLUSH_INTERVAL_MS;
     while (this.#head < this.#queue.length) {
       const task = this.#queue[this.#head]!;
@@ -190,11 +206,6 @@ export class TaskLoop implements ContextHost {
         flushAt = now + FLUSH_INTERVAL_MS;
       }
     }
-    this.#queue = [];
-    this.#head = 0;
-    this.#running = false;
-    this.#flush();
-    this.#lingerForWork();
   }
 
   /**
@@ -202,10 +213,11 @@ export class TaskLoop implements ContextHost {
    * call. A caller awaiting results one at a time sends the next call right
    * after the last result lands, so the runspace polls its port for a short
    * moment before it sleeps; the next call then finds it awake.
+   * @returns whether what it received queued work.
    */
-  #lingerForWork(): void {
+  #lingerForWork(): boolean {
     const spin = this.#spin;
-    if (!spin.shouldPoll()) return;
+    if (!spin.shouldPoll()) return false;
     const start = performance.now();
     let now = start;
     do {
@@ -214,10 +226,11 @@ export class TaskLoop implements ContextHost {
       if (received !== undefined) {
         spin.polled(true, now - start);
         this.receive(received.message as ToRunspace);
-        return;
+        return this.#head < this.#queue.length;
       }
     } while (now - start < spin.budgetMs);
     spin.polled(false, now - start);
+    return false;
   }
 
   /** Imports the modules of `NoRunspaceAffinity` classes the task's values copy, before they are decoded. */
