@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { ModuleExportError, RunspaceBrokenError, RunspacePool, TimeoutError } from 'runspaces';
+import { RunspaceBrokenError, RunspacePool, TimeoutError } from 'runspaces';
+// The codec is tested as a module of its own: it revives the error classes of its own copy of errors.js.
+import { ModuleExportError } from '../../dist/errors.js';
 // Internal module, tested directly: the codec is the contract both sides of a thread share.
 import { deserializeError, serializeError } from '../../dist/protocol/error-codec.js';
 
