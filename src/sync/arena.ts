@@ -10,9 +10,11 @@
  *
  * ```
  *  slot  name        written by                  meaning
- *  0     STATE       every thread (CAS)          Mutex: 0 free, 1 held, 2 held and maybe waited on
+ *  0     STATE       every thread (CAS)          Mutex: 0 free, else the owner's threadId + 1, shifted
+ *                                                left, low bit set when it may be waited on (fair:
+ *                                                the hand-off protocol of handoff-lock.ts)
  *                                                Semaphore: the current count
- *  1     OWNER       the owner; the supervisor   Mutex: owner's threadId + 1, 0 when free
+ *  1     OWNER       the owner; the supervisor   fair Mutex, ReaderWriterLock writer: threadId + 1, 0 when free
  *  2     RECURSION   the owner                   Mutex: times the owner acquired it beyond the first
  *  3     ABANDONED   the supervisor; acquirer    1 when the last owner died holding it
  *  4     KIND        the creator, once           which primitive the cell is (names must match)
@@ -98,6 +100,9 @@ export function cellAt(buffer: SharedArrayBuffer, base: number): Cell {
 function nextCellId(): number {
   return Atomics.add(new Int32Array(syncArena(), 0, HEADER_INTS), NEXT_ID, 1) + 1;
 }
+
+/** Whether the cell is an unnamed primitive's own buffer (not a cell of the arena). */
+export const hasOwnBuffer = (cell: Cell): boolean => cell.buffer.byteLength === CELL_INTS * 4;
 
 export function newCell(kind: Kind): Cell {
   const cell = cellAt(new SharedArrayBuffer(CELL_INTS * 4), 0);

@@ -2,20 +2,8 @@
  * Mutex: .NET's `System.Threading.Mutex` over shared memory.
  *
  * ## The lock word (cell slot STATE)
- *
- * The classic three-state futex mutex:
- *
- * ```
- *   0  free
- *   1  held, nobody waits           unlock: store 0, no notify (a notify costs ~40 ns even unheard)
- *   2  held, someone may wait       unlock: store 0, notify one
- * ```
- *
- * Lock: compare-exchange 0 → 1; on failure spin briefly (a holder usually
- * leaves within a microsecond, and a sleeping waiter costs ~15 µs to wake),
- * then swap in 2 and sleep while the word is 2, swapping 2 in again on each
- * wake until the swap returns 0. A waiter that times out leaves the word at
- * 2: the next unlock sends one notify nobody needed, which is harmless.
+ * Unfair (the default): the futex mutex with its owner in the word, see
+ * `owner-word-lock.ts`. Fair: the hand-off protocol of `handoff-lock.ts`.
  *
  * ## Fairness
  * Unfair ("barging"): a thread arriving as the lock is released may take it
@@ -24,10 +12,11 @@
  * price of no bound on how long one waiter can lose the race.
  *
  * ## Owner and recursion
- * OWNER holds the owning thread's id + 1, RECURSION how many times it
- * acquired beyond the first (so taking a free lock writes only OWNER). Only
- * the owner writes them (and the supervisor, when the owner is
- * dead). Re-acquiring by the owner only counts; it must release as often.
+ * The lock word names the owning thread (a fair mutex, whose word is the
+ * hand-off protocol of `handoff-lock.ts`, keeps it in OWNER); RECURSION
+ * counts how many times it acquired beyond the first (so taking a free lock
+ * writes nothing else). Only the owner writes them (and the supervisor, when
+ * the owner is dead). Re-acquiring by the owner only counts; it must release as often.
  * See `ownership.ts` for how async flows of one thread are told apart.
  *
  * ## Abandonment
@@ -49,17 +38,17 @@
 import { AbandonedMutexError, InvalidArgumentError, OperationCancelledError, SynchronizationLockError, TimeoutError, WaitHandleNotFoundError } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import { lockFairAsync, lockFairBlocking, unlockFair } from './handoff-lock.js';
+import { lockOwnedAsync, lockOwnedBlocking, OWNED, recoverOwned, unlockOwned } from './owner-word-lock.js';
 import { FileLock, isOpenAnywhere } from './machine/file-lock.js';
 import { isGlobalName, machineTarget, type LockFile } from './machine/lock-directory.js';
 import { openNamed, openNamedKey, tryOpenExistingKey, tryOpenExistingNamed } from './named.js';
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { isMainThread } from 'node:worker_threads';
-import { assertMayBlock, blockWhile, deadlineAndSignal, deadlineOf, waitTurn, waitWhile } from './waiting.js';
+import { assertMayBlock, deadlineAndSignal, deadlineOf, waitTurn } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
 import { cancelOptions, readOptions } from '../util/options.js';
 
-const SPINS = 100;
 const ACQUIRED: Promise<boolean> = Promise.resolve(true);
 
 
@@ -145,6 +134,8 @@ export class Mutex {
   readonly #local: LocalCell;
   readonly #name: string | null;
   readonly #fair: boolean;
+  /** The lock word this thread writes to take the free lock: itself, or 1 in the fair protocol. */
+  readonly #taken: number;
   /** The machine-wide half, for a `Global\` mutex. */
   #machine: FileLock | undefined;
   #lockFile: LockFile | undefined;
@@ -162,6 +153,7 @@ export class Mutex {
     }
     this.#slots = this.#cell.slots;
     this.#fair = this.#slots[Slot.Maximum] === 1;
+    this.#taken = this.#fair ? 1 : OWNED;
     this.#local = localCell(this.#slots[Slot.Id]!);
     if (initiallyOwned) this.#takeFree('thread');
   }
@@ -198,8 +190,8 @@ export class Mutex {
     const found = openNamed(Kind.Mutex, name, (slots) => {
       slots[Slot.Maximum] = read.fair ? 1 : 0;
       if (read.initiallyOwned) {
-        slots[Slot.State] = 1;
-        slots[Slot.Owner] = SELF;
+        slots[Slot.State] = read.fair ? 1 : OWNED;
+        if (read.fair) slots[Slot.Owner] = SELF;
       }
     });
     const mutex = Mutex.fromCell(found.cell, found.name);
@@ -216,7 +208,7 @@ export class Mutex {
     // Created new, so nobody else can hold it, unless another process opened
     // it in the meantime: then it was not new after all.
     if (createdNew && options.initiallyOwned) {
-      createdNew = Atomics.compareExchange(mutex.#slots, Slot.State, 0, 1) === 0 && mutex.#tryHoldMachine(mutex.#machine!);
+      createdNew = Atomics.compareExchange(mutex.#slots, Slot.State, 0, OWNED) === 0 && mutex.#tryHoldMachine(mutex.#machine!);
     }
     return { mutex, createdNew };
   }
@@ -276,14 +268,14 @@ export class Mutex {
       return true;
     }
     if (this.#machine !== undefined) return this.#waitOneMachine(this.#machine, timeout);
-    if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadlineOf(timeoutMs('timeout', timeout)))) return false;
+    if (Atomics.compareExchange(slots, Slot.State, 0, this.#taken) !== 0 && !this.#waitBlocking(deadlineOf(timeoutMs('timeout', timeout)))) return false;
     this.#becomeOwner('thread');
     return true;
   }
 
   #waitOneMachine(machine: FileLock, timeout: number | undefined): boolean {
     const deadline = deadlineOf(timeoutMs('timeout', timeout));
-    if (Atomics.compareExchange(this.#slots, Slot.State, 0, 1) !== 0 && !this.#waitBlocking(deadline)) return false;
+    if (Atomics.compareExchange(this.#slots, Slot.State, 0, OWNED) !== 0 && !this.#waitBlocking(deadline)) return false;
     this.#claim();
     return this.#holdMachine('thread', machine.lockBlocking(deadline));
   }
@@ -291,15 +283,7 @@ export class Mutex {
   #waitBlocking(deadline: number): boolean {
     const slots = this.#slots;
     if (this.#fair) return lockFairBlocking(slots, deadline);
-    for (let i = 0; i < SPINS; i++) {
-      if (Atomics.load(slots, Slot.State) === 0 && Atomics.compareExchange(slots, Slot.State, 0, 1) === 0) return true;
-    }
-    let state = Atomics.exchange(slots, Slot.State, 2);
-    while (state !== 0) {
-      if (blockWhile(slots, Slot.State, 2, deadline) === 'timed-out' && performance.now() >= deadline) return false;
-      state = Atomics.exchange(slots, Slot.State, 2);
-    }
-    return true;
+    return lockOwnedBlocking(slots, deadline);
   }
 
   /**
@@ -317,7 +301,7 @@ export class Mutex {
     }
     // The free lock, asked without conditions: no await, no allocation. Not
     // while another async acquirer of this thread waits: it goes first.
-    if (options === undefined && local.waiting === 0 && this.#machine === undefined && Atomics.compareExchange(this.#slots, Slot.State, 0, 1) === 0) {
+    if (options === undefined && local.waiting === 0 && this.#machine === undefined && Atomics.compareExchange(this.#slots, Slot.State, 0, this.#taken) === 0) {
       try {
         this.#becomeOwner('thread');
       } catch (error) {
@@ -397,7 +381,7 @@ export class Mutex {
   }
 
   #takeFree(holder: Holder): void {
-    Atomics.store(this.#cell.slots, Slot.State, 1);
+    Atomics.store(this.#cell.slots, Slot.State, this.#taken);
     this.#becomeOwner(holder);
   }
 
@@ -435,19 +419,15 @@ export class Mutex {
 
   async #acquireShared(holder: Holder, deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
     const slots = this.#cell.slots;
-    if (Atomics.compareExchange(slots, Slot.State, 0, 1) !== 0) {
+    if (Atomics.compareExchange(slots, Slot.State, 0, this.#taken) !== 0) {
       if (this.#fair) {
         const outcome = await lockFairAsync(slots, deadline, signal);
         if (outcome === 'aborted') throw new OperationCancelledError(signal?.reason, false);
         if (!outcome) return false;
       } else {
-        let state = Atomics.exchange(slots, Slot.State, 2);
-        while (state !== 0) {
-          const outcome = await waitWhile(slots, Slot.State, 2, deadline, signal);
-          if (outcome === 'aborted') throw new OperationCancelledError(signal?.reason, false);
-          if (outcome === 'timed-out') return false;
-          state = Atomics.exchange(slots, Slot.State, 2);
-        }
+        const outcome = await lockOwnedAsync(slots, deadline, signal);
+        if (outcome === 'aborted') throw new OperationCancelledError(signal?.reason, false);
+        if (!outcome) return false;
       }
     }
     const machine = this.#machine;
@@ -480,11 +460,12 @@ export class Mutex {
    */
   #claim(): boolean {
     const slots = this.#slots;
-    // A plain store: the STATE compare-exchange that won the lock already
-    // fenced it, and only this thread writes it while it owns the lock.
-    // RECURSION is already 0 (extra acquisitions), so it needs no write: under
-    // contention every store to this cache line costs.
-    slots[Slot.Owner] = SELF;
+    // The unfair lock word already names its owner. A fair one's OWNER is a
+    // plain store: the STATE compare-exchange that won the lock fenced it, and
+    // only this thread writes it while it owns the lock. RECURSION is already
+    // 0 (extra acquisitions), so it needs no write: under contention every
+    // store to this cache line costs.
+    if (this.#fair) slots[Slot.Owner] = SELF;
     return slots[Slot.Abandoned] !== 0 && Atomics.exchange(slots, Slot.Abandoned, 0) === 1;
   }
 
@@ -543,24 +524,25 @@ export class Mutex {
   #unlockHere(): void {
     const slots = this.#slots;
     this.#local.holder = undefined;
-    slots[Slot.Owner] = 0;
-    if (this.#fair) unlockFair(slots);
-    else if (Atomics.exchange(slots, Slot.State, 0) === 2) Atomics.notify(slots, Slot.State, 1);
+    if (this.#fair) {
+      slots[Slot.Owner] = 0;
+      unlockFair(slots);
+    } else {
+      unlockOwned(slots);
+    }
   }
 }
 
 /** Its owner died holding it: flag it abandoned (first), then release it as the owner would have. */
 function recoverMutex(slots: Int32Array, deadOwner: number): boolean {
-  if (Atomics.compareExchange(slots, Slot.Owner, deadOwner, 0) !== deadOwner) return false;
-  Atomics.store(slots, Slot.Recursion, 0);
-  Atomics.store(slots, Slot.Abandoned, 1);
   if (slots[Slot.Maximum] === 1) {
+    if (Atomics.compareExchange(slots, Slot.Owner, deadOwner, 0) !== deadOwner) return false;
+    Atomics.store(slots, Slot.Recursion, 0);
+    Atomics.store(slots, Slot.Abandoned, 1);
     unlockFair(slots);
-  } else {
-    Atomics.store(slots, Slot.State, 0);
-    Atomics.notify(slots, Slot.State);
+    return true;
   }
-  return true;
+  return recoverOwned(slots, deadOwner);
 }
 
 registerKind(Kind.Mutex, Mutex, (cell, name, lockFile) => Mutex.fromCell(cell, name, lockFile), recoverMutex);

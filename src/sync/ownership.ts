@@ -1,6 +1,8 @@
 /**
  * Who holds a lock. Across threads, the owner is a thread: its `threadId + 1`
- * sits in the cell's OWNER slot, which is what abandonment detection reads.
+ * (`SELF`) sits in the lock word of an unfair mutex, or in the cell's OWNER
+ * slot (fair mutex, reader-writer lock's writer), which is what abandonment
+ * detection reads.
  *
  * Within a thread, async code needs a sharper owner than the thread: two
  * async tasks of one thread must never both hold a mutex, yet code inside
@@ -16,7 +18,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { threadId } from 'node:worker_threads';
 
-/** This thread's value in an OWNER slot. */
+/** This thread's owner id, in a lock word or an OWNER slot. */
 export const SELF = threadId + 1;
 
 /** The cell ids held by the current async flow (inside `withLock`). */

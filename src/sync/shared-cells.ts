@@ -25,7 +25,7 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { cellAt, namedCells, Slot, type Cell, type Kind } from './arena.js';
+import { cellAt, hasOwnBuffer, namedCells, Slot, type Cell, type Kind } from './arena.js';
 import type { LockFile } from './machine/lock-directory.js';
 
 export interface SharedHandle {
@@ -52,7 +52,7 @@ const heldBy = new Map<number, Set<number>>();
 
 /** The main thread sent (`'out'`) or received (`'in'`) primitive `cell` to or from runspace `peer`. */
 function noteCrossing(cell: Cell, peer: number, direction: 'out' | 'in'): void {
-  if (cell.buffer.byteLength > 64) return; // arena cells are scanned anyway
+  if (!hasOwnBuffer(cell)) return; // arena cells are scanned anyway
   const id = cell.slots[Slot.Id]!;
   let crossing = crossed.get(id);
   if (crossing === undefined) crossed.set(id, (crossing = { cell, holders: new Map() }));
@@ -133,7 +133,7 @@ function trackHeld(primitive: object, id: number, received: boolean): void {
 export function noteCrossed(primitive: object, handle: SharedHandle, peer: number, direction: 'out' | 'in'): void {
   const cell = cellAt(handle.buffer, handle.base);
   if (isMainThread) noteCrossing(cell, peer, direction);
-  else if (cell.buffer.byteLength <= 64) trackHeld(primitive, cell.slots[Slot.Id]!, direction === 'in');
+  else if (hasOwnBuffer(cell)) trackHeld(primitive, cell.slots[Slot.Id]!, direction === 'in');
 }
 
 /**
