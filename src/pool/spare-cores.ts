@@ -1,17 +1,25 @@
 /**
- * Whether the machine has a core to spare, measured while runspaces that may
- * poll are alive, and published through the spin gate (protocol/spin-gate.ts).
+ * Whether other processes leave this one the cores it needs, measured while
+ * runspaces that may poll are alive, and published through the spin gate
+ * (protocol/spin-gate.ts).
  *
  * A runspace polling for its next call holds a core. That is free when a core
- * would otherwise sit idle and costly when another thread (the caller's, or
- * another process's) needs it: on a 2-core machine with one core busy, a
- * polling runspace made each awaited call 1.5× slower than not polling at all
- * (decision 0004). So polling is allowed only while the cores left idle, plus
- * the time runspaces spent polling (which would have been idle without it),
- * add up to at least half a core on average.
- * Idle time comes from `os.cpus()` (about 50 µs, every 100 ms, on the main
- * thread), which every platform Node runs on provides. Like Go's scheduler,
- * a single-core machine never polls.
+ * would otherwise sit idle or run this process's own threads, and costly when
+ * another process keeps the machine busy: on a 2-core machine with one core
+ * taken by another process, the poll holds the one core left, the caller's
+ * thread cannot run to send the call the poll waits for, and each awaited
+ * call became 1.5× slower than with no polling at all (decision 0004).
+ *
+ * So the main thread measures what other processes leave: idle time of every
+ * core (`os.cpus()`, about 50 µs, every 100 ms) plus this process's own CPU
+ * time (`process.cpuUsage()`, every thread, polling included), per unit of
+ * wall time. Polling is allowed while that averages at least 1.5 cores: room
+ * for the polling runspace and the thread that sends it work. This
+ * process's own load does not close the gate: runspaces busy with a parallel
+ * loop lose more to sleeping between chunks than polling costs them
+ * (measured on a CPU-bound loop: 1.81× a plain loop with the gate counting
+ * them, 1.87× without). Like Go's scheduler, a single-core machine never
+ * polls.
  *
  * @module
  */
@@ -21,18 +29,24 @@ import { SPIN_GATE_SLOTS, SpinGateSlot } from '../protocol/spin-gate.js';
 
 const SAMPLE_EVERY_MS = 100;
 /**
- * Spare cores needed to allow polling. Measured on 2 cores, awaited calls one
- * after another: about 1.2 spare with polling and 1.0 without on an idle
- * machine, 0 to 0.1 with one core kept busy by another process.
+ * Cores other processes must leave free to allow polling. Measured on 2
+ * cores, awaited calls one after another: about 2.0 on an idle machine, 1.0
+ * with one core kept busy by another process.
  */
-const SPARE_CORES_TO_POLL = 0.5;
+const FREE_CORES_TO_POLL = 1.5;
+
+interface Reading {
+  readonly idleMs: number;
+  readonly ownCpuMs: number;
+  readonly at: number;
+}
 
 let gate: Int32Array | undefined;
 let holders = 0;
 let timer: NodeJS.Timeout | undefined;
-let last: { readonly idleMs: number; readonly polledMicros: number; readonly at: number } | undefined;
-/** Smoothed spare cores: ticks of idle time are 10 ms coarse, so one sample alone is noisy. */
-let spare = Infinity;
+let last: Reading | undefined;
+/** Smoothed free cores: idle time comes in 10 ms ticks, so one sample alone is noisy. */
+let free = Infinity;
 
 /** The gate's buffer, for a runspace's boot data. */
 export function spinGate(): SharedArrayBuffer {
@@ -62,7 +76,7 @@ function start(): void {
   }
   // Optimistic until the first measurement: a wrong guess costs at most one sample period.
   Atomics.store(gate!, SpinGateSlot.Allowed, 1);
-  spare = Infinity;
+  free = Infinity;
   last = reading();
   timer = setInterval(sample, SAMPLE_EVERY_MS);
   timer.unref();
@@ -74,33 +88,30 @@ function stop(): void {
   last = undefined;
 }
 
-function reading(): { idleMs: number; polledMicros: number; at: number } {
+function reading(): Reading {
   let idleMs = 0;
   for (const cpu of cpus()) idleMs += cpu.times.idle;
-  return { idleMs, polledMicros: Atomics.load(gate!, SpinGateSlot.PolledMicros), at: performance.now() };
+  const own = process.cpuUsage();
+  return { idleMs, ownCpuMs: (own.user + own.system) / 1000, at: performance.now() };
 }
 
 function sample(): void {
   const now = reading();
   const before = last!;
   last = now;
-  spare = nextSpareCores(spare, {
-    idleMs: now.idleMs - before.idleMs,
-    polledMs: ((now.polledMicros - before.polledMicros) >>> 0) / 1000,
-    wallMs: now.at - before.at,
-  });
-  Atomics.store(gate!, SpinGateSlot.Allowed, pollingAllowed(spare) ? 1 : 0);
+  free = nextFreeCores(free, { idleMs: now.idleMs - before.idleMs, ownCpuMs: now.ownCpuMs - before.ownCpuMs, wallMs: now.at - before.at });
+  Atomics.store(gate!, SpinGateSlot.Allowed, pollingAllowed(free) ? 1 : 0);
 }
 
 /**
- * The smoothed spare cores after one sample period: idle core time plus
- * runspaces' polling time, per unit of wall time, averaged with the previous
- * value (`Infinity` before the first sample).
+ * The smoothed cores other processes left free after one sample period: idle
+ * core time plus this process's CPU time, per unit of wall time, averaged
+ * with the previous value (`Infinity` before the first sample).
  */
-export function nextSpareCores(previous: number, period: { readonly idleMs: number; readonly polledMs: number; readonly wallMs: number }): number {
+export function nextFreeCores(previous: number, period: { readonly idleMs: number; readonly ownCpuMs: number; readonly wallMs: number }): number {
   if (period.wallMs <= 0) return previous;
-  const measured = Math.max(0, period.idleMs + period.polledMs) / period.wallMs;
+  const measured = Math.max(0, period.idleMs + period.ownCpuMs) / period.wallMs;
   return previous === Infinity ? measured : (previous + measured) / 2;
 }
 
-export const pollingAllowed = (spareCores: number): boolean => spareCores >= SPARE_CORES_TO_POLL;
+export const pollingAllowed = (freeCores: number): boolean => freeCores >= FREE_CORES_TO_POLL;

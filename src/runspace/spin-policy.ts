@@ -5,10 +5,9 @@
  * Polling pays when the next call arrives within the poll: the runspace is
  * awake for it and the caller skips a thread wake-up. Two things make it
  * costly, and each turns it off:
- * - the machine has no core to spare: the poll holds a core another thread
- *   needs, often the caller's own, which then cannot send the call the poll
- *   waits for. The main thread measures that and closes the spin gate
- *   (pool/spare-cores.ts);
+ * - other processes keep the machine busy: the poll holds a core the
+ *   caller's thread needs to send the call the poll waits for. The main
+ *   thread measures that and closes the spin gate (pool/spare-cores.ts);
  * - calls do not come that fast: polls that run out are CPU thrown away. After
  *   a few in a row the runspace sleeps at once, and tries polling again after
  *   a number of idle transitions that doubles with each failed try.
@@ -47,9 +46,8 @@ export class SpinPolicy {
     return true;
   }
 
-  /** A poll ended after `polledMs`; `found` says whether work came. */
-  polled(found: boolean, polledMs: number): void {
-    Atomics.add(this.gate, SpinGateSlot.PolledMicros, Math.round(polledMs * 1000));
+  /** A poll ended; `found` says whether work came. */
+  polled(found: boolean): void {
     if (found) {
       this.#misses = 0;
       this.#nextPause = FIRST_PAUSE;

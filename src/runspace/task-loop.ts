@@ -218,18 +218,16 @@ export class TaskLoop implements ContextHost {
   #lingerForWork(): boolean {
     const spin = this.#spin;
     if (!spin.shouldPoll()) return false;
-    const start = performance.now();
-    let now = start;
+    const deadline = performance.now() + spin.budgetMs;
     do {
       const received = receiveMessageOnPort(this.#port);
-      now = performance.now();
       if (received !== undefined) {
-        spin.polled(true, now - start);
+        spin.polled(true);
         this.receive(received.message as ToRunspace);
         return this.#head < this.#queue.length;
       }
-    } while (now - start < spin.budgetMs);
-    spin.polled(false, now - start);
+    } while (performance.now() < deadline);
+    spin.polled(false);
     return false;
   }
 
