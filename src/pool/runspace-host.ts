@@ -462,7 +462,12 @@ function rejectUnsent(task: Task, error: unknown): void {
 }
 
 function describeExit(error: unknown): string {
-  if ((error as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') return 'out of memory';
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (code === 'ERR_WORKER_OUT_OF_MEMORY') return 'out of memory';
+  // The package was bundled into an application: its worker file is not where its code now runs from.
+  if ((code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') && error instanceof Error && error.message.includes(WORKER_URL.pathname)) {
+    return `the runspace's worker file is missing (${WORKER_URL.pathname}). If you bundle your application, keep 'runspaces' external (esbuild: --packages=external or --external:runspaces).`;
+  }
   if (error instanceof Error) return `uncaught exception: ${error.message}`;
   if (error !== undefined) return `uncaught exception: ${String(error)}`;
   return 'process.exit() was called';
