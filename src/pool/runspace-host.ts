@@ -7,7 +7,7 @@
  * @module
  */
 
-import { MessageChannel, Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
+import { MessageChannel, Worker, type ResourceLimits, type TransferListItem, type WorkerOptions } from 'node:worker_threads';
 import { AffinityLink } from '../affinity/link.js';
 import { REFUSED_VALUE, type ClassInstancePolicy, type Refusal } from '../affinity/class-instances.js';
 import { RunspaceBrokenError, RunspacesError, UncloneableValueError } from '../errors.js';
@@ -47,7 +47,32 @@ const WORKER_URL = new URL('../runspace/worker.bundle.js', import.meta.url);
  * main entry point and make a worker fail at start (`node --input-type=module -e ...`).
  * Undefined when there are none: then the worker inherits the flags, which
  * accepts V8 flags such as `--expose-gc` that an explicit list refuses.
+ * An explicit list leaves out the flags a worker refuses (found by trying once
+ * per process): V8 flags hold for the whole process, workers included.
  */
+let acceptedExecArgv: { readonly argv: string[] | undefined } | undefined;
+
+function createWorker(options: Omit<WorkerOptions, 'execArgv'>): Worker {
+  acceptedExecArgv ??= { argv: workerExecArgv() };
+  for (;;) {
+    try {
+      return new Worker(WORKER_URL, { ...options, execArgv: acceptedExecArgv.argv });
+    } catch (error) {
+      const refused = refusedFlags(error);
+      const argv: string[] | undefined = acceptedExecArgv.argv;
+      if (argv === undefined || refused.length === 0 || !refused.some((flag) => argv.includes(flag))) throw error;
+      acceptedExecArgv = { argv: argv.filter((flag: string) => !refused.includes(flag)) };
+    }
+  }
+}
+
+/** The flags named by Node's "invalid execArgv flags: --a, --b" error; none for any other error. */
+function refusedFlags(error: unknown): string[] {
+  if ((error as { code?: unknown } | undefined)?.code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || !(error instanceof Error)) return [];
+  const listed = error.message.split(': ')[1] ?? '';
+  return listed.split(/,\s*/).map((flag) => flag.trim()).filter((flag) => flag.startsWith('-'));
+}
+
 function workerExecArgv(): string[] | undefined {
   const argv: string[] = [];
   for (let i = 0; i < process.execArgv.length; i++) {
@@ -148,11 +173,10 @@ export class RunspaceHost {
       syncArena: syncArena(),
       affinityPort: affinity.port2,
     };
-    this.#worker = new Worker(WORKER_URL, {
+    this.#worker = createWorker({
       workerData: boot,
       transferList: [affinity.port2],
       resourceLimits: options.resourceLimits,
-      execArgv: workerExecArgv(),
     });
     // Captured now: `threadId` reads -1 once the worker has exited.
     this.id = this.#worker.threadId;
