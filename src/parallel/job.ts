@@ -11,7 +11,7 @@
  */
 
 import { EventEmitter } from 'node:events';
-import { InvalidOperationError } from '../errors.js';
+import { InvalidArgumentError, InvalidOperationError } from '../errors.js';
 import { onCancel } from '../util/deadline.js';
 import { cancelOptions } from '../util/options.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
@@ -130,20 +130,61 @@ export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
    * `reason`), as `Wait-Job` does not.
    */
   async wait(options: JobWaitOptions = {}): Promise<boolean> {
-    const { timeout, signal } = cancelOptions(options);
+    const limits = cancelOptions(options);
     if (this.isFinished) return true;
-    if (timeout === undefined && signal === undefined) {
-      await this.#finished;
-      return true;
-    }
-    return new Promise<boolean>((resolve, reject) => {
+    return Job.#within(this.#finished.then(() => true), limits, false);
+  }
+
+  /**
+   * Resolves with the first of `jobs` to finish (`Wait-Job -Any`), or
+   * undefined when `timeout` passes first; rejects with the signal's reason
+   * when `signal` aborts. A job already finished is returned at once.
+   *
+   * @example
+   * ```ts
+   * const jobs = [3, 1, 2].map((n) => pool.startThreadJob((ctx, x: number) => x * 10, { args: [n], name: `times-${n}` }));
+   * const first = await ThreadJob.waitAny(jobs, { timeout: 5_000 });
+   * console.log(first?.name, first?.receive().output);
+   * ```
+   */
+  static async waitAny<J extends Job<unknown>>(jobs: readonly J[], options: JobWaitOptions = {}): Promise<J | undefined> {
+    const list = jobList(jobs);
+    if (list.length === 0) throw new InvalidArgumentError('jobs', 'expected at least one job to wait for');
+    const limits = cancelOptions(options);
+    const done = list.find((job) => job.isFinished);
+    if (done !== undefined) return done;
+    return Job.#within(Promise.race(list.map((job) => job.#finished.then(() => job))), limits, undefined);
+  }
+
+  /**
+   * Resolves true once every one of `jobs` is finished (`Wait-Job`), or false
+   * when `timeout` passes first; rejects with the signal's reason when
+   * `signal` aborts. Like `wait`, it never rejects for a job's own failure.
+   *
+   * @example
+   * ```ts
+   * const jobs = ['a', 'b'].map((s) => pool.startThreadJob((ctx, text: string) => text.repeat(3), { args: [s] }));
+   * if (!(await ThreadJob.waitAll(jobs, { timeout: 60_000 }))) for (const job of jobs) await job.stop();
+   * ```
+   */
+  static async waitAll(jobs: readonly Job<unknown>[], options: JobWaitOptions = {}): Promise<boolean> {
+    const list = jobList(jobs);
+    const limits = cancelOptions(options);
+    if (list.every((job) => job.isFinished)) return true;
+    return Job.#within(Promise.all(list.map((job) => job.#finished)).then(() => true), limits, false);
+  }
+
+  /** `settled`, or `onTimeout` when the timeout passes first, or the abort reason as a rejection. */
+  static #within<R>(settled: Promise<R>, { timeout, signal }: { readonly timeout: number | undefined; readonly signal: AbortSignal | undefined }, onTimeout: R): Promise<R> {
+    if (timeout === undefined && signal === undefined) return settled;
+    return new Promise<R>((resolve, reject) => {
       const detach = onCancel(signal, timeout, (cause) => {
         if (cause.kind === 'abort') reject(cause.reason);
-        else resolve(false);
+        else resolve(onTimeout);
       });
-      void this.#finished.then(() => {
+      void settled.then((value) => {
         detach();
-        resolve(true);
+        resolve(value);
       });
     });
   }
@@ -227,4 +268,14 @@ export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
     if (record.stream === 'error') this.#errors.push(record.error);
     else this.#records.push(record);
   }
+}
+
+/** The jobs to wait for, checked: an array of jobs of this library. */
+function jobList<J extends Job<unknown>>(jobs: readonly J[]): readonly J[] {
+  if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', 'expected an array of jobs');
+  const list = [...jobs];
+  list.forEach((job, index) => {
+    if (!(job instanceof Job)) throw new InvalidArgumentError('jobs', `jobs[${index}] is not a job`);
+  });
+  return list;
 }
