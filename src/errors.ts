@@ -75,6 +75,17 @@ export class PoolClosedError extends RunspacesError {
   }
 }
 
+/**
+ * A call was refused because `maxQueue` calls already wait for a runspace
+ * (piscina's queue-full error). Wait for the pool's `drain` event, or for
+ * calls to finish, and submit again.
+ */
+export class PoolQueueFullError extends RunspacesError {
+  constructor(readonly maxQueue: number) {
+    super('ERR_POOL_QUEUE_FULL', `${maxQueue} call${maxQueue === 1 ? '' : 's'} already wait for a runspace (maxQueue); wait for the pool's 'drain' event and submit again.`);
+  }
+}
+
 /** The pool is in a state that does not allow the operation (for example, not yet opened). */
 export class InvalidPoolStateError extends RunspacesError {
   constructor(readonly state: string, readonly expected: string, operation: string) {

@@ -61,6 +61,7 @@ export {
   ParallelItemError,
   ParallelLoopError,
   PoolClosedError,
+  PoolQueueFullError,
   ProxyReleasedError,
   RelativeImportError,
   RemotePropertyError,

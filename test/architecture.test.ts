@@ -86,7 +86,7 @@ describe('the published package', () => {
       'AbandonedMutexError', 'AffinityClassError', 'AutoResetEvent', 'Barrier', 'BlockingWaitError', 'CountdownEvent',
       'InvalidArgumentError', 'InvalidOperationError', 'InvalidPoolStateError', 'Job', 'LockDirectoryError', 'ManualResetEvent',
       'ModuleExportError', 'Mutex', 'NoRunspaceAffinity', 'OperationCancelledError', 'ParallelChildJob', 'ParallelItemError',
-      'ParallelJob', 'ParallelLoop', 'ParallelLoopError', 'PoolClosedError', 'ProxyReleasedError', 'ReaderWriterLock', 'RelativeImportError',
+      'ParallelJob', 'ParallelLoop', 'ParallelLoopError', 'PoolClosedError', 'PoolQueueFullError', 'ProxyReleasedError', 'ReaderWriterLock', 'RelativeImportError',
       'RemotePropertyError', 'Runspace', 'RunspaceAffinity', 'RunspaceBrokenError', 'RunspaceOpenError', 'RunspacePool',
       'RunspaceReleasedError', 'RunspacesError', 'ScriptBlockClosureError', 'ScriptBlockError', 'Semaphore', 'SemaphoreFullError', 'SyncArenaFullError',
       'SynchronizationLockError', 'ThreadJob', 'TimeoutError', 'UncloneableValueError', 'UsingFunctionError', 'WaitHandleKindError',

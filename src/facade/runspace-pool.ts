@@ -71,6 +71,20 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     return this.#core.state;
   }
 
+  /**
+   * Calls and `acquire` requests waiting for a runspace now. With `maxQueue`,
+   * a call that would make the calls waiting exceed it is refused.
+   *
+   * @example
+   * ```ts
+   * await using pool = await RunspacePool.open({ maxRunspaces: 2, maxQueue: 100 });
+   * if (pool.queueSize >= 100) await new Promise<void>((resolve) => pool.once('drain', () => resolve()));
+   * ```
+   */
+  get queueSize(): number {
+    return this.#core.queueSize;
+  }
+
   /** Opens `minRunspaces` runspaces. Idempotent while opening or opened. */
   open(): Promise<void> {
     return this.#core.open();

@@ -68,6 +68,13 @@ export interface RunspacePoolOptions {
    */
   readonly jobThrottleLimit?: number;
   /**
+   * Calls (`invoke`) that may wait for a runspace; one more is refused with
+   * `PoolQueueFullError`, and the pool emits `drain` once the line empties.
+   * A call a free runspace takes at once never counts. Default `Infinity`.
+   * Parallel loops bound themselves (`highWaterMark`) and are not refused.
+   */
+  readonly maxQueue?: number;
+  /**
    * What crossing to or from a runspace does with an instance of a class
    * that has no affinity decorator: `'refuse'` (the default) rejects the
    * call with an `UncloneableValueError` naming the class, since structured
@@ -91,6 +98,7 @@ export interface NormalizedPoolOptions {
   readonly cancelGracePeriod: number | undefined;
   readonly spinBeforeSleep: number;
   readonly jobThrottleLimit: number;
+  readonly maxQueue: number;
   readonly classInstances: 'refuse' | 'plain';
 }
 
@@ -155,6 +163,10 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
   if (jobThrottleLimit !== Infinity && !isValidCount(jobThrottleLimit, 1)) {
     throw new InvalidArgumentError('jobThrottleLimit', `expected an integer >= 1, got ${shown(jobThrottleLimit)}`);
   }
+  const maxQueue = options.maxQueue ?? Infinity;
+  if (maxQueue !== Infinity && !isValidCount(maxQueue, 0)) {
+    throw new InvalidArgumentError('maxQueue', `expected an integer >= 0 or Infinity, got ${shown(maxQueue)}`);
+  }
   const classInstances = options.classInstances ?? 'refuse';
   if (classInstances !== 'refuse' && classInstances !== 'plain') {
     throw new InvalidArgumentError('classInstances', `expected 'refuse' or 'plain', got ${shown(classInstances)}`);
@@ -182,6 +194,7 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
     cancelGracePeriod,
     spinBeforeSleep: options.spinBeforeSleep ?? 100,
     jobThrottleLimit,
+    maxQueue,
     classInstances,
   };
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { InvalidPoolStateError, OperationCancelledError, PoolClosedError, TimeoutError } from '../errors.js';
+import { InvalidPoolStateError, OperationCancelledError, PoolClosedError, PoolQueueFullError, TimeoutError } from '../errors.js';
 import type { CancelKind } from '../protocol/messages.js';
 import { onCancel, startTimer, timeoutMs } from '../util/deadline.js';
 import { asArgumentError, cancelOptions } from '../util/options.js';
@@ -53,6 +53,7 @@ export class PoolCore {
       createHost: (dedicated) => this.#createHost(dedicated),
       handOut: (host, request) => request.resolve(new Runspace(this.#owner, host)),
       ranDry: () => this.#checkDrained(),
+      drained: () => this.#emit('drain'),
     });
     this.#supervisor = new Supervisor({
       options: options_,
@@ -102,6 +103,7 @@ export class PoolCore {
     try {
       this.assertAccepting('invoke');
       const read = readInvokeOptions(options);
+      this.#assertRoomInLine();
       task = this.#createTask(buildTaskSpec(target, read), read);
     } catch (error) {
       // Options were read and checked first: what is left untyped came from inspecting the function.
@@ -109,6 +111,22 @@ export class PoolCore {
     }
     if (!task.settled) this.#scheduler.schedule(task);
     return task.promise;
+  }
+
+  /** Calls waiting for a runspace (the pool's waiting line, acquire requests included). */
+  get queueSize(): number {
+    return this.#scheduler.line.size;
+  }
+
+  /**
+   * Refuses a call that would wait when the line already holds `maxQueue`:
+   * a call a free runspace takes at once never waits, so it is always taken.
+   */
+  #assertRoomInLine(): void {
+    const { maxQueue } = this.#options;
+    if (maxQueue === Infinity || this.#scheduler.line.size < maxQueue) return;
+    if (this.#scheduler.line.size === 0 && this.#scheduler.idleCount > 0) return;
+    throw new PoolQueueFullError(maxQueue);
   }
 
   acquire(options: AcquireOptions): Promise<Runspace> {

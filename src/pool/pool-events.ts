@@ -35,6 +35,8 @@ export interface RunspacePoolEvents {
   runspaceClosed: [info: RunspaceClosedInfo];
   /** A module or startup script failed in a runspace (with `throwOnOpenError: false`, it serves anyway). */
   runspaceOpenError: [error: RunspaceOpenError];
+  /** The waiting line emptied after calls waited in it: room again below `maxQueue`. */
+  drain: [];
 }
 
 /** Raises one of the pool's events. */

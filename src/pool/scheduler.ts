@@ -48,6 +48,8 @@ export interface SchedulerContext {
   handOut(host: RunspaceHost, request: AcquireRequest): void;
   /** A runspace ran out of work while the pool is closing. */
   ranDry(): void;
+  /** The waiting line emptied after holding work (the pool's `drain` event). */
+  drained(): void;
 }
 
 export class Scheduler {
@@ -58,6 +60,8 @@ export class Scheduler {
   /** Runspaces opening that will count against the maximum. */
   #opening = 0;
   #pumping = false;
+  /** Calls waited in line since it was last empty: its emptying is worth a `drain` event. */
+  #lineHeldWork = false;
   #spawnedThisTurn = 0;
   #resumeScheduled = false;
 
@@ -85,6 +89,7 @@ export class Scheduler {
       this.#runOn(host, [task]);
     } else {
       this.line.push(task);
+      this.#lineHeldWork = true;
       this.pump();
     }
   }
@@ -151,6 +156,10 @@ export class Scheduler {
       this.#grow();
     } finally {
       this.#pumping = false;
+    }
+    if (this.#lineHeldWork && this.line.size === 0) {
+      this.#lineHeldWork = false;
+      this.#context.drained();
     }
   }
 
