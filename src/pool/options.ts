@@ -8,8 +8,8 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ResourceLimits } from 'node:worker_threads';
-import { InvalidArgumentError, UsingFunctionError, shown } from '../errors.js';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { InvalidArgumentError, UsingFunctionError, messageOf, shown } from '../errors.js';
 import { findUncloneable } from '../protocol/clone-check.js';
 import { timeoutMs } from '../util/deadline.js';
 import type { RunspaceContext } from '../runspace/context.js';
@@ -45,8 +45,22 @@ export interface RunspacePoolOptions {
   /** Milliseconds an idle runspace above `minRunspaces` lives before it is closed. Default 30 000; `Infinity`: never. */
   readonly idleTimeout?: number;
   readonly initialSessionState?: InitialSessionState;
-  /** V8 heap limits of each runspace's thread. */
+  /**
+   * V8 heap limits of each runspace's thread. A runspace that runs out dies
+   * as a broken runspace: its call is rejected with `RunspaceBrokenError`
+   * ("out of memory") and the pool opens a replacement.
+   */
   readonly resourceLimits?: ResourceLimits;
+  /** `process.env` in each runspace. Default: a copy of this process's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Added to `process.argv` in each runspace, as piscina's and Node's `argv`. */
+  readonly argv?: readonly string[];
+  /**
+   * Node flags of each runspace's thread. Default: this process's flags
+   * (less those that only make sense for a main script, such as `-e`). Flags a
+   * worker cannot take are refused here, with `InvalidArgumentError`.
+   */
+  readonly execArgv?: readonly string[];
   /**
    * Milliseconds a cancelled call may keep running after its signal fired
    * before its runspace is recycled. Default 1000; `Infinity`: never recycled.
@@ -94,6 +108,9 @@ export interface NormalizedPoolOptions {
   readonly startup: readonly StartupScript[];
   readonly throwOnOpenError: boolean;
   readonly resourceLimits: ResourceLimits | undefined;
+  readonly env: Readonly<Record<string, string>> | undefined;
+  readonly argv: readonly string[] | undefined;
+  readonly execArgv: readonly string[] | undefined;
   /** Undefined: a cancelled call is never recycled, however long it runs on. */
   readonly cancelGracePeriod: number | undefined;
   readonly spinBeforeSleep: number;
@@ -191,10 +208,51 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
     startup,
     throwOnOpenError: session.throwOnOpenError ?? false,
     resourceLimits: options.resourceLimits,
+    env: stringRecord('env', options.env),
+    argv: stringList('argv', options.argv),
+    execArgv: workerFlags(stringList('execArgv', options.execArgv)),
     cancelGracePeriod,
     spinBeforeSleep: options.spinBeforeSleep ?? 100,
     jobThrottleLimit,
     maxQueue,
     classInstances,
   };
+}
+
+function stringRecord(name: string, value: unknown): Readonly<Record<string, string>> | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidArgumentError(name, `expected an object of strings, got ${shown(value)}`);
+  const copy: Record<string, string> = {};
+  for (const [key, entry] of Object.entries(value)) {
+    if (typeof entry !== 'string') throw new InvalidArgumentError(`${name}.${key}`, `expected a string, got ${shown(entry)}`);
+    copy[key] = entry;
+  }
+  return copy;
+}
+
+function stringList(name: string, value: unknown): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new InvalidArgumentError(name, `expected an array of strings, got ${shown(value)}`);
+  value.forEach((entry: unknown, i) => {
+    if (typeof entry !== 'string') throw new InvalidArgumentError(`${name}[${i}]`, `expected a string, got ${shown(entry)}`);
+  });
+  return [...(value as string[])];
+}
+
+/**
+ * Node checks a worker's flags only when a worker starts: a probe thread,
+ * stopped at once, lets a pool refuse bad flags when it is created rather
+ * than when its first runspace fails to open.
+ */
+function workerFlags(flags: readonly string[] | undefined): readonly string[] | undefined {
+  if (flags === undefined || flags.length === 0) return flags;
+  let probe: Worker;
+  try {
+    probe = new Worker('', { eval: true, execArgv: [...flags], stdout: true, stderr: true });
+  } catch (error) {
+    throw new InvalidArgumentError('execArgv', messageOf(error), { cause: error });
+  }
+  probe.unref();
+  void probe.terminate();
+  return flags;
 }

@@ -52,7 +52,8 @@ const WORKER_URL = new URL('../runspace/worker.bundle.js', import.meta.url);
  */
 let acceptedExecArgv: { readonly argv: string[] | undefined } | undefined;
 
-function createWorker(options: Omit<WorkerOptions, 'execArgv'>): Worker {
+function createWorker(options: Omit<WorkerOptions, 'execArgv'>, execArgv: readonly string[] | undefined): Worker {
+  if (execArgv !== undefined) return new Worker(WORKER_URL, { ...options, execArgv: [...execArgv] });
   acceptedExecArgv ??= { argv: workerExecArgv() };
   for (;;) {
     try {
@@ -119,6 +120,10 @@ export interface HostOptions {
   readonly modules: readonly string[];
   readonly startup: readonly ScriptDefinition[];
   readonly resourceLimits: ResourceLimits | undefined;
+  readonly env: Readonly<Record<string, string>> | undefined;
+  readonly argv: readonly string[] | undefined;
+  /** The pool's own flags for its runspaces; undefined: this process's. */
+  readonly execArgv: readonly string[] | undefined;
   readonly spinBeforeSleepUs: number;
   readonly classInstances: ClassInstancePolicy;
 }
@@ -177,7 +182,9 @@ export class RunspaceHost {
       workerData: boot,
       transferList: [affinity.port2],
       resourceLimits: options.resourceLimits,
-    });
+      ...(options.env === undefined ? {} : { env: { ...options.env } }),
+      ...(options.argv === undefined ? {} : { argv: [...options.argv] }),
+    }, options.execArgv);
     // Captured now: `threadId` reads -1 once the worker has exited.
     this.id = this.#worker.threadId;
     this.link = new AffinityLink(affinity.port1, this.id, options.classInstances);
