@@ -29,6 +29,8 @@ export interface JobStateChange {
 /** Events of a {@link Job}. */
 export interface JobEvents {
   stateChanged: [change: JobStateChange];
+  /** Output, an error or a record arrived: `receive()` has something new. */
+  data: [];
 }
 
 /** What `receive()` returns: the data that arrived since the last receive. */
@@ -257,16 +259,20 @@ export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
 
   protected addOutput(value: T): void {
     this.#output.push(value);
+    this.emit('data');
   }
 
   protected addError(error: unknown): void {
     this.#errors.push(error);
+    this.emit('data');
   }
 
-  /** @internal Files a stream record under the error stream or the others. */
+  /** @internal Files a stream record under the output stream, the error stream or the others. */
   addRecord(record: StreamRecord): void {
     if (record.stream === 'error') this.#errors.push(record.error);
+    else if (record.stream === 'output') this.#output.push(record.data as T);
     else this.#records.push(record);
+    this.emit('data');
   }
 }
 

@@ -108,7 +108,8 @@ export class ThreadJob<R = unknown> extends Job<R> {
         });
       }
       const output = await runspace.invoke(this.#fn as never, this.#options as never);
-      this.addOutput(output as R);
+      // As a script block that returns nothing outputs nothing in PowerShell.
+      if (output !== undefined) this.addOutput(output as R);
       this.setState('Completed');
     } catch (error) {
       this.#end(error);

@@ -35,6 +35,8 @@ interface RecordBase {
 export type StreamRecord =
   | (RecordBase & { readonly stream: 'warning' | 'verbose' | 'debug'; readonly message: string })
   | (RecordBase & { readonly stream: 'information'; readonly data: unknown; readonly tags: readonly string[] })
+  /** A value written with `ctx.writeOutput` (Write-Output): a job's output, a record for anything else. */
+  | (RecordBase & { readonly stream: 'output'; readonly data: unknown })
   | (RecordBase & { readonly stream: 'error'; readonly error: unknown })
   | (RecordBase & { readonly stream: 'progress'; readonly progress: ProgressInfo });
 

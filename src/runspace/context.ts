@@ -39,6 +39,15 @@ export interface RunspaceContext<U = Readonly<Record<string, unknown>>> {
   /** A non-terminating error: recorded for the caller, the call goes on. */
   writeError(error: unknown): void;
   writeProgress(progress: ProgressInfo): void;
+  /**
+   * Output while the call runs (`Write-Output`): a thread job's `receive()`
+   * returns it at once, before the job ends, and keeps it if the job is
+   * stopped; the job's return value, unless `undefined`, comes after it. In
+   * `invoke` and loops it arrives as a record (`stream: 'output'`) through
+   * `onRecord` or the pool's `record` event; the call still resolves with its
+   * return value.
+   */
+  writeOutput(value: unknown): void;
 }
 
 export interface ContextHost {
@@ -165,6 +174,10 @@ export class TaskContext implements RunspaceContext, JobContext {
 
   writeProgress(progress: ProgressInfo): void {
     this.#post({ stream: 'progress', progress: { ...progress }, runspaceId: this.runspaceId, time: Date.now() });
+  }
+
+  writeOutput(value: unknown): void {
+    this.#post({ stream: 'output', data: value, runspaceId: this.runspaceId, time: Date.now() });
   }
 
   #post(record: WireRecord): void {
