@@ -18,7 +18,7 @@ import { routeRecord } from './record-routing.js';
 /**
  * A running parallel loop. Iterate it once (`for await`) to receive outputs
  * as items finish (or in input order with `ordered: true`), or collect them
- * with `toArray()`.
+ * with `await loop` (or `toArray()`).
  *
  * Items that fail do not produce outputs; they are collected in `errors`
  * (and reported as error records) and the loop goes on. By default, once
@@ -41,7 +41,7 @@ import { routeRecord } from './record-routing.js';
  * }
  * ```
  */
-export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R> {
+export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R>, PromiseLike<R[]> {
   readonly #buffer: ResultBuffer;
   readonly #errors: ParallelItemError[] = [];
   readonly #emitRecord: (record: StreamRecord) => void;
@@ -52,6 +52,7 @@ export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R> {
   #iterated = false;
   #completed = 0;
   #wake: (() => void) | undefined;
+  #collected: Promise<R[]> | undefined;
 
   /** @internal Loops come from `pool.forEachParallel()` or `parallel()`. */
   constructor(
@@ -141,6 +142,23 @@ export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R> {
     const outputs: R[] = [];
     for await (const output of this) outputs.push(output);
     return outputs;
+  }
+
+  /**
+   * Awaiting the loop collects every output, as `toArray()` does: `await
+   * pool.forEachParallel(...)` is the array of outputs (or throws as the loop
+   * would), never a loop object left running while the code goes on.
+   * Awaiting it again gives the same array.
+   *
+   * @example
+   * ```ts
+   * const lengths = await pool.forEachParallel(['a', 'bb'], (s: string) => s.length, { ordered: true });
+   * console.log(lengths);   // [1, 2]
+   * ```
+   */
+  then<A = R[], B = never>(onFulfilled?: ((outputs: R[]) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    this.#collected ??= this.toArray();
+    return this.#collected.then(onFulfilled, onRejected);
   }
 
   /**

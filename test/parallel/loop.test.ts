@@ -436,3 +436,24 @@ describe('forEachParallel: slow items on a fresh pool', () => {
     expect((await outputs).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
   });
 });
+
+describe('awaiting a loop', () => {
+  // A newcomer's first loop: `await pool.forEachParallel(...)` used to give back the loop object
+  // at once, items still running, and the code after it went on without the outputs.
+  test('await collects every output, as toArray does; awaiting again gives the same array', async () => {
+    await using pool = await RunspacePool.open({ maxRunspaces: 2 });
+    const loop = pool.forEachParallel([1, 2, 3, 4], (n: number) => n * n, { ordered: true });
+    const outputs = await loop;
+    expect(outputs).toEqual([1, 4, 9, 16]);
+    expect(loop.finished).toBe(true);
+    expect(await loop).toBe(outputs);
+  });
+
+  test('await throws as iterating would', async () => {
+    await using pool = await RunspacePool.open({ maxRunspaces: 2 });
+    await expect(pool.forEachParallel([1, 2], (n: number) => {
+      if (n === 2) throw new Error('item two failed');
+      return n;
+    })).rejects.toThrow(ParallelLoopError);
+  });
+});
