@@ -10,6 +10,7 @@ import { callerModuleUrl, registerClass, type AffinityKind } from './class-regis
 /** Any class. `never[]` parameters accept every constructor signature. */
 export type AnyClass = abstract new (...args: never[]) => unknown;
 
+/** Options of the affinity decorators and `runspaceAffinity`: where the class is defined, when the stack cannot tell. */
 export interface AffinityOptions {
   /**
    * URL of the module that defines the class, when it cannot be read from

@@ -257,7 +257,14 @@ export function releaseRemote(proxy: unknown): void {
   state.endpoint.release(state, proxy as object);
 }
 
-/** True for a proxy of an object (or class) that lives in another runspace. */
+/**
+ * True for a proxy of an object (or class) that lives in another runspace.
+ *
+ * @example
+ * ```ts
+ * console.log(isRemote({ plain: true }));   // false: only proxies of affinity objects live elsewhere
+ * ```
+ */
 export function isRemote(value: unknown): boolean {
   return remoteState(value) !== undefined;
 }
@@ -265,6 +272,11 @@ export function isRemote(value: unknown): boolean {
 /**
  * The runspace where the object behind a proxy lives (its worker's thread id;
  * 0 for the main thread), or undefined for a value that is not a proxy.
+ *
+ * @example
+ * ```ts
+ * console.log(homeRunspaceId({ plain: true }));   // undefined: not a proxy
+ * ```
  */
 export function homeRunspaceId(value: unknown): number | undefined {
   return remoteState(value)?.home;

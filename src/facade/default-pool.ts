@@ -15,6 +15,12 @@ let shared: RunspacePool | undefined;
 /**
  * The shared pool behind `parallel()`: up to `os.availableParallelism()`
  * runspaces, none kept once idle for 10 seconds. Reopened if it was closed.
+ *
+ * @example
+ * ```ts
+ * const shared = defaultPool();   // the pool behind parallel()
+ * console.log(shared.state, await shared.invoke((ctx) => ctx.runspaceId > 0));
+ * ```
  */
 export function defaultPool(): RunspacePool {
   if (shared === undefined || shared.state !== 'Opened') {

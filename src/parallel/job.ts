@@ -19,6 +19,7 @@ import type { StreamRecord } from '../protocol/stream-records.js';
 /** The states of a job, as PowerShell's `JobState`. */
 export type JobState = 'NotStarted' | 'Running' | 'Completed' | 'Failed' | 'Stopping' | 'Stopped';
 
+/** What a job's `stateChanged` event carries: the state left, the state entered, and why it failed. */
 export interface JobStateChange {
   readonly previous: JobState;
   readonly state: JobState;
@@ -43,17 +44,20 @@ export interface JobData<T> {
   readonly records: StreamRecord[];
 }
 
+/** Options of `job.receive`. */
 export interface ReceiveOptions {
   /** Keep the data in the job so a later `receive` returns it again. Default false. */
   readonly keep?: boolean;
 }
 
+/** Options of `job.wait`, `Job.waitAny` and `Job.waitAll`. */
 export interface JobWaitOptions {
   /** Milliseconds to wait; then `wait` resolves false. Default: no limit. */
   readonly timeout?: number;
   readonly signal?: AbortSignal;
 }
 
+/** Options of `job.remove`. */
 export interface RemoveOptions {
   /** Stop a job that is still running, then remove it. Default false: refuse. */
   readonly force?: boolean;
@@ -66,6 +70,14 @@ let nextJobId = 1;
 /**
  * A job: work that runs in the background while you go on, whose state and
  * data you query when you like.
+ *
+ * @example
+ * ```ts
+ * const job = pool.startThreadJob((ctx) => 6 * 7, { name: 'answer' });
+ * job.on('stateChanged', ({ state }) => console.log(job.name, state));
+ * await job.wait();
+ * console.log(job.receive().output);   // [42]
+ * ```
  */
 export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
   /** Unique in the process, increasing. */

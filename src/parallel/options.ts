@@ -19,6 +19,7 @@ export type ErrorAction = 'continue' | 'stop';
 /** A progress record written by an item (`ctx.writeProgress`), tagged with its index. */
 export type ProgressRecord = Extract<StreamRecord, { stream: 'progress' }> & { readonly progress: ProgressInfo };
 
+/** Options of `pool.forEachParallel` and `parallel`: throttle, `using`, ordering, bounds, timeout, errors, streams. */
 export interface ForEachParallelOptions<U = Readonly<Record<string, unknown>>> {
   /**
    * Most items running at once (runspaces the loop uses at a time). Default

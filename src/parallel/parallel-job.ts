@@ -14,7 +14,16 @@ import { Job } from './job.js';
 import { LoopEngine } from './loop-engine.js';
 import type { NormalizedLoopOptions } from './options.js';
 
-/** One item of a loop job. Stopping it stops the whole loop: items run in shared chunks. */
+/**
+ * One item of a loop job. Stopping it stops the whole loop: items run in shared chunks.
+ *
+ * @example
+ * ```ts
+ * const job = pool.forEachParallel([1, 2, 3], (n: number) => n * 2, { asJob: true });
+ * await job.wait();
+ * for (const child of job.childJobs) console.log(child.name, child.state, child.receive().output);
+ * ```
+ */
 export class ParallelChildJob<R> extends Job<R> {
   /** @internal */
   constructor(readonly index: number, readonly parent: ParallelJob<R>) {

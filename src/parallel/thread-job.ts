@@ -18,6 +18,7 @@ import { Job } from './job.js';
 export type JobScriptBlock<A extends readonly unknown[] = unknown[], R = unknown, U = Readonly<Record<string, unknown>>> =
   (ctx: JobContext<U>, ...args: A) => R;
 
+/** Options of `pool.startThreadJob` (`Start-ThreadJob`): name, initialization script, input, `using`, arguments. */
 export interface ThreadJobOptions<A extends readonly unknown[] = unknown[], U = Readonly<Record<string, unknown>>> {
   /** Arguments after `ctx`; cloned into the runspace. */
   readonly args?: A;

@@ -52,6 +52,7 @@ export interface ModuleFunction {
   readonly context?: boolean;
 }
 
+/** Options of `pool.invoke` and `runspace.invoke`: arguments, `using` values, limits, cancellation, streams. */
 export interface InvokeOptions<A extends readonly unknown[] = unknown[], U = Readonly<Record<string, unknown>>> {
   /** Arguments after `ctx`; cloned into the runspace. */
   readonly args?: A;

@@ -37,6 +37,7 @@ export interface InitialSessionState {
   readonly throwOnOpenError?: boolean;
 }
 
+/** Options of `new RunspacePool(...)` and `RunspacePool.open(...)`: size, session, worker settings, limits. */
 export interface RunspacePoolOptions {
   /** Runspaces kept even when idle. Default 1. */
   readonly minRunspaces?: number;

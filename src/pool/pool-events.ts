@@ -11,6 +11,7 @@ import type { StreamRecord } from '../protocol/stream-records.js';
 /** The states of a pool, as PowerShell's `RunspacePoolState`. */
 export type RunspacePoolState = 'BeforeOpen' | 'Opening' | 'Opened' | 'Closing' | 'Closed' | 'Broken';
 
+/** What the pool's `stateChanged` event carries: the state left, the state entered, and why when it broke. */
 export interface PoolStateChange {
   readonly previous: RunspacePoolState;
   readonly state: RunspacePoolState;
@@ -18,6 +19,7 @@ export interface PoolStateChange {
   readonly reason?: Error;
 }
 
+/** What the pool's `runspaceClosed` event carries: which runspace ended, how, and whether the pool meant it. */
 export interface RunspaceClosedInfo {
   readonly runspaceId: number;
   readonly exitCode: number;

@@ -17,6 +17,7 @@ export interface LatencySummary {
   readonly max: number;
 }
 
+/** What `pool.stats()` reports: runspaces idle, busy and acquired; calls queued, completed and failed; how long calls waited and ran. */
 export interface PoolStats {
   /** Runspaces alive (opening, idle, busy or acquired). */
   readonly runspaces: number;

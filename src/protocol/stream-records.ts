@@ -32,6 +32,10 @@ interface RecordBase {
   readonly index?: number;
 }
 
+/**
+ * A record a script block wrote with `ctx.write*` (PowerShell's streams):
+ * warning, verbose, debug, information, error, progress, or output.
+ */
 export type StreamRecord =
   | (RecordBase & { readonly stream: 'warning' | 'verbose' | 'debug'; readonly message: string })
   | (RecordBase & { readonly stream: 'information'; readonly data: unknown; readonly tags: readonly string[] })

@@ -36,6 +36,7 @@ const PHASE_SHIFT = 16;
 const ARRIVED_MASK = 0xffff;
 const MAX_PARTICIPANTS = 0x7fff;
 
+/** Runs once per phase, after every participant arrived and before any is released (`Barrier`'s post-phase action). */
 export type PostPhaseAction = (barrier: Barrier) => void;
 
 

@@ -83,6 +83,7 @@ export interface MutexOpenOptions extends MutexOptions {
   readonly lockDirectory?: string;
 }
 
+/** Options of `mutex.withLock`: a timeout or signal, and what to do when the mutex was abandoned. */
 export interface WithLockOptions extends MutexAcquireOptions {
   /**
    * When the previous owner died holding the mutex: `'throw'` (default)
