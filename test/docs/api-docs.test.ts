@@ -30,3 +30,26 @@ test('every public export has TSDoc', () => {
 test('every public class, function and value other than an error class has an @example', () => {
   expect(exports.filter((e) => e.runtime && !e.name.endsWith('Error') && !e.example).map((e) => e.name)).toEqual([]);
 });
+
+test('docs/api is what `npm run docs:api` generates from the current sources', async () => {
+  const { execFile } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, readdirSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join, relative } = await import('node:path');
+  const { promisify } = await import('node:util');
+  const root = new URL('../..', import.meta.url).pathname;
+  const out = mkdtempSync(join(tmpdir(), 'runspaces-api-'));
+  try {
+    await promisify(execFile)(process.execPath, [join(root, 'node_modules/typedoc/bin/typedoc'), '--out', out, '--logLevel', 'Error'], { cwd: root });
+    const files = (dir: string): string[] => readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+      .sort();
+    const committed = join(root, 'docs/api');
+    expect(files(committed)).toEqual(files(out));
+    const stale = files(out).filter((file) => readFileSync(join(out, file), 'utf8') !== readFileSync(join(committed, file), 'utf8'));
+    expect(stale, 'run npm run docs:api and commit docs/api').toEqual([]);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}, 60_000);
