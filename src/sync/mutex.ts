@@ -41,7 +41,7 @@ import { lockFairAsync, lockFairBlocking, unlockFair } from './handoff-lock.js';
 import { lockOwnedAsync, lockOwnedBlocking, OWNED, recoverOwned, unlockOwned } from './owner-word-lock.js';
 import { FileLock, isOpenAnywhere } from './machine/file-lock.js';
 import { isGlobalName, machineTarget, type LockFile } from './machine/lock-directory.js';
-import { openNamed, openNamedKey, tryOpenExistingKey, tryOpenExistingNamed } from './named.js';
+import { openExistingNamed, openNamed, openNamedKey, tryOpenExistingKey, tryOpenExistingNamed } from './named.js';
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { isMainThread } from 'node:worker_threads';
@@ -219,6 +219,10 @@ export class Mutex {
    * is none. A `Global\` mutex exists while any process has it open.
    */
   static openExisting(name: string, options: Pick<MutexOpenOptions, 'lockDirectory'> = {}): Mutex {
+    if (!isGlobalName(name)) {
+      const found = openExistingNamed(Kind.Mutex, name);
+      return Mutex.fromCell(found.cell, found.name);
+    }
     const mutex = Mutex.tryOpenExisting(name, options);
     if (mutex === undefined) throw new WaitHandleNotFoundError(name);
     return mutex;

@@ -35,19 +35,27 @@ export function openNamedKey(kind: Kind, key: string, asked: string, init: (slot
   return { cell: found.cell, name: key, createdNew: found.createdNew };
 }
 
+/**
+ * The named object of this kind, or undefined when there is none, or when
+ * the name belongs to another kind: .NET's `TryOpenExisting` returns false
+ * then (`NameUsedByOtherSynchronizationPrimitive` in its tests), where
+ * `OpenExisting` throws.
+ */
 export function tryOpenExistingNamed(kind: Kind, name: string): NamedCell | undefined {
   return tryOpenExistingKey(kind, normalizeName(name), name);
 }
 
 export function tryOpenExistingKey(kind: Kind, key: string, asked: string): NamedCell | undefined {
   const found = lookupNamed(key, false, () => undefined);
-  if (found === undefined) return undefined;
-  checkKind(found.cell, kind, asked);
+  if (found === undefined || Atomics.load(found.cell.slots, Slot.Kind) !== kind) return undefined;
   return { cell: found.cell, name: key, createdNew: false };
 }
 
+/** The named object of this kind; throws `WaitHandleNotFoundError`, or `WaitHandleKindError` when the name belongs to another kind. */
 export function openExistingNamed(kind: Kind, name: string): NamedCell {
-  const found = tryOpenExistingNamed(kind, name);
+  const key = normalizeName(name);
+  const found = lookupNamed(key, false, () => undefined);
   if (found === undefined) throw new WaitHandleNotFoundError(name);
-  return found;
+  checkKind(found.cell, kind, name);
+  return { cell: found.cell, name: key, createdNew: false };
 }

@@ -310,6 +310,21 @@ describe('named mutexes', () => {
   test('a name held by another kind of primitive cannot be opened as a mutex', () => {
     Semaphore.open('kind-clash', 1, 1);
     expect(() => Mutex.open('kind-clash')).toThrow(WaitHandleKindError);
+    expect(() => Mutex.openExisting('kind-clash')).toThrow(WaitHandleKindError);
+  });
+
+  // dotnet/runtime MutexTests, SemaphoreTests, EventWaitHandleTests: NameUsedByOtherSynchronizationPrimitive.
+  // TryOpenExisting returns false there; here, undefined, as its TSDoc says.
+  test('tryOpenExisting on a name another kind holds gives undefined, for every kind', async () => {
+    const { AutoResetEvent, ManualResetEvent, ReaderWriterLock } = await import('runspaces');
+    Mutex.open('held-by-a-mutex');
+    expect(Semaphore.tryOpenExisting('held-by-a-mutex')).toBeUndefined();
+    expect(AutoResetEvent.tryOpenExisting('held-by-a-mutex')).toBeUndefined();
+    expect(ManualResetEvent.tryOpenExisting('held-by-a-mutex')).toBeUndefined();
+    expect(ReaderWriterLock.tryOpenExisting('held-by-a-mutex')).toBeUndefined();
+    Semaphore.open('held-by-a-semaphore', 1, 1);
+    expect(Mutex.tryOpenExisting('held-by-a-semaphore')).toBeUndefined();
+    expect(Mutex.tryOpenExisting('held-by-a-mutex')).toBeInstanceOf(Mutex);
   });
 
   test('bad names, and Global\\ names for other kinds, are refused with a clear error', () => {
