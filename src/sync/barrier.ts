@@ -128,6 +128,10 @@ export class Barrier {
       const participants = Atomics.load(slots, Slot.Maximum);
       const state = Atomics.load(slots, Slot.State);
       const arrived = state & ARRIVED_MASK;
+      // As .NET's RemoveParticipants: none to remove is an invalid operation, more than there are an
+      // out-of-range argument, more than have not arrived an invalid operation (BarrierTests).
+      if (participants === 0) throw new InvalidOperationError('The barrier has no participants to remove.');
+      if (count > participants) throw new InvalidArgumentError('count', `cannot remove ${count} participants from a barrier of ${participants}`);
       if (count > participants - arrived) {
         throw new InvalidOperationError(`Cannot remove ${count} participant(s): only ${participants - arrived} have not arrived in this phase.`);
       }

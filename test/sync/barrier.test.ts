@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Barrier, InvalidOperationError, RunspacePool, type RunspaceContext } from 'runspaces';
+import { Barrier, InvalidArgumentError, InvalidOperationError, RunspacePool, type RunspaceContext } from 'runspaces';
 
 let pool: RunspacePool;
 beforeAll(async () => {
@@ -78,8 +78,23 @@ describe('Barrier', () => {
     const second = barrier.signalAndWaitAsync({ timeout: 5_000 });
     barrier.removeParticipants(1);
     expect(await Promise.all([waiting, second])).toEqual([true, true]);
-    expect(() => barrier.removeParticipants(5)).toThrow(InvalidOperationError);
+    expect(() => barrier.removeParticipants(5)).toThrow(InvalidArgumentError);
     await expect(new Barrier(0).signalAndWaitAsync()).rejects.toThrow(InvalidOperationError);
+  });
+
+  // dotnet/runtime BarrierTests: RemovingParticipants, RemovingWaitingParticipants,
+  // RunBarrierRemoveParticipantsTests_NegativeTests.
+  test('removing participants fails as .NET\'s does: none there, more than there are, more than have not arrived', async () => {
+    expect(() => new Barrier(0).removeParticipants(1)).toThrow(InvalidOperationError);
+    expect(() => new Barrier(2).removeParticipants(3)).toThrow(InvalidArgumentError);
+    expect(() => new Barrier(2).removeParticipants(0)).toThrow(InvalidArgumentError);
+    const barrier = new Barrier(2);
+    const waiting = barrier.signalAndWaitAsync({ timeout: 5_000 });
+    // One of the two arrived: only one has not, so removing two is not a bad count but a bad moment.
+    expect(() => barrier.removeParticipants(2)).toThrow(InvalidOperationError);
+    barrier.removeParticipants(1);
+    expect(await waiting).toBe(true);
+    expect(barrier.participantCount).toBe(1);
   });
 
   test('a blocking signalAndWait on the main thread is refused', () => {
