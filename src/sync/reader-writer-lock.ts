@@ -122,6 +122,8 @@ export class ReaderWriterLock {
   /** Blocks this runspace until it may read (true) or `timeout` ms pass (false). */
   tryEnterReadLock(timeout?: number): boolean {
     if (isMainThread) assertMayBlock('ReaderWriterLock.enterReadLock', 'await lock.acquireRead() or lock.withReadLock()');
+    // Reading under one's own write lock would wait for oneself forever (.NET: LockRecursionException).
+    this.#refuseRecursion();
     return blockUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadlineOf(timeoutMs('timeout', timeout)));
   }
 
@@ -230,7 +232,7 @@ export class ReaderWriterLock {
 
   #refuseRecursion(): void {
     if (Atomics.load(this.#slots, Slot.State) === -1 && this.#slots[Slot.Owner] === SELF) {
-      throw new InvalidOperationError('This thread already holds the write lock; a ReaderWriterLock is not reentrant.');
+      throw new InvalidOperationError('This thread already holds the write lock; entering the lock again, to read or to write, would wait for itself forever: a ReaderWriterLock is not reentrant.');
     }
   }
 

@@ -186,6 +186,28 @@ describe('ReaderWriterLock', () => {
     expect(name).toBe(InvalidOperationError.name);
   });
 
+  // dotnet/runtime ReaderWriterLockSlimTests.DeadlockAvoidance: the write lock held, entering the read lock
+  // must throw (LockRecursionException there), not wait for itself forever.
+  test('a runspace that holds the write lock and enters the read lock is refused, and still holds the write lock', async () => {
+    const lock = new ReaderWriterLock();
+    const outcome = await pool.invoke((ctx) => {
+      const l = ctx.using.lock as ReaderWriterLock;
+      l.enterWriteLock();
+      let refused = 'entered';
+      try {
+        l.enterReadLock();
+      } catch (error) {
+        refused = (error as Error).name;
+      }
+      const timed = (() => { try { return l.tryEnterReadLock(0); } catch (error) { return (error as Error).name; } })();
+      l.exitWriteLock();
+      l.enterReadLock();
+      l.exitReadLock();
+      return [refused, timed];
+    }, { using: { lock } });
+    expect(outcome).toEqual([InvalidOperationError.name, InvalidOperationError.name]);
+  });
+
   test('a writer that dies inside frees the lock', async () => {
     const lock = new ReaderWriterLock();
     await expect(pool.invoke((ctx) => { (ctx.using.lock as ReaderWriterLock).enterWriteLock(); process.exit(4); }, { using: { lock } }))
