@@ -45,6 +45,15 @@ export const blockOnGate = (ctx: RunspaceContext<{ gate: SharedArrayBuffer }>): 
   return ctx.runspaceId;
 };
 
+/** `blockOnGate` that returns its argument once the gate opens: a call or job whose result says which it was. */
+export const blockOnGateThenReturn = <T>(ctx: RunspaceContext<{ gate: SharedArrayBuffer }>, value: T): T => {
+  const cells = new Int32Array(ctx.using.gate);
+  Atomics.add(cells, 1, 1);
+  Atomics.notify(cells, 1);
+  Atomics.wait(cells, 0, 0);
+  return value;
+};
+
 /**
  * A script block that reports its arrival at the gate, then spins forever,
  * ignoring every signal: only terminating its runspace stops it.

@@ -128,6 +128,8 @@ function restHelper(source: object, excluded: readonly PropertyKey[]): Record<Pr
 
 /** Global (indirect) eval: the script block sees globals and its parameters, nothing of this module. */
 const globalEval = eval;
+/** What a compiled script block's text opens with, before its prefix and source. */
+const OPENING = `(function (${PARAMETERS.join(', ')}) {`;
 
 /**
  * Compiles under a file name (`sourceURL`) that lets the pool map stack
@@ -144,15 +146,14 @@ const globalEval = eval;
  * renamed to the importer passed in (protocol/script-source.ts).
  */
 function compileWrapped(id: number, prefix: string, source: string, suffix: string, values: readonly unknown[]): unknown {
-  const head = `(function (${PARAMETERS.join(', ')}) {${prefix}`;
-  const text = `${head}${source}${suffix}\n})\n//# sourceURL=${scriptFileName(id, head.length)}`;
+  const body = `${prefix}${source}${suffix}`;
   let wrapper: (...parameters: unknown[]) => unknown;
   try {
-    wrapper = globalEval(text) as typeof wrapper;
+    wrapper = globalEval(`${OPENING}${body}\n})\n//# sourceURL=${scriptFileName(id, OPENING.length + prefix.length)}`) as typeof wrapper;
   } catch (error) {
     if (!(error instanceof EvalError)) throw error;
     // Code generation from strings is off (--disallow-code-generation-from-strings): vm still compiles.
-    wrapper = compileFunction(`${prefix}${source}${suffix}`, PARAMETERS, { filename: scriptFileName(id, prefix.length) }) as typeof wrapper;
+    wrapper = compileFunction(body, PARAMETERS, { filename: scriptFileName(id, prefix.length) }) as typeof wrapper;
   }
   return wrapper(...values);
 }

@@ -233,7 +233,7 @@ export class Mutex {
     options = readOptions(options, ['lockDirectory']) as Pick<MutexOpenOptions, 'lockDirectory'>;
     if (isGlobalName(name)) {
       const target = machineTarget(name, options.lockDirectory);
-      if (tryOpenExistingKey(Kind.Mutex, target.key, name) === undefined && !isOpenAnywhere(target.lockFile.path)) return undefined;
+      if (tryOpenExistingKey(Kind.Mutex, target.key) === undefined && !isOpenAnywhere(target.lockFile.path)) return undefined;
       return Mutex.#openMachine(name, options).mutex;
     }
     const found = tryOpenExistingNamed(Kind.Mutex, name);

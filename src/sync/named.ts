@@ -42,10 +42,10 @@ export function openNamedKey(kind: Kind, key: string, asked: string, init: (slot
  * `OpenExisting` throws.
  */
 export function tryOpenExistingNamed(kind: Kind, name: string): NamedCell | undefined {
-  return tryOpenExistingKey(kind, normalizeName(name), name);
+  return tryOpenExistingKey(kind, normalizeName(name));
 }
 
-export function tryOpenExistingKey(kind: Kind, key: string, asked: string): NamedCell | undefined {
+export function tryOpenExistingKey(kind: Kind, key: string): NamedCell | undefined {
   const found = lookupNamed(key, false, () => undefined);
   if (found === undefined || Atomics.load(found.cell.slots, Slot.Kind) !== kind) return undefined;
   return { cell: found.cell, name: key, createdNew: false };

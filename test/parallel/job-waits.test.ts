@@ -1,15 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { InvalidArgumentError, RunspacePool, ThreadJob, type JobContext } from 'runspaces';
-import { Gate } from '../helpers.js';
-
-/** Reports its arrival, then blocks its runspace until its gate opens. */
-const gated = (ctx: JobContext<{ gate: SharedArrayBuffer }>, value: string): string => {
-  const cells = new Int32Array(ctx.using.gate);
-  Atomics.add(cells, 1, 1);
-  Atomics.notify(cells, 1);
-  Atomics.wait(cells, 0, 0);
-  return value;
-};
+import { InvalidArgumentError, RunspacePool, ThreadJob } from 'runspaces';
+import { blockOnGateThenReturn as gated, Gate } from '../helpers.js';
 
 describe('waiting for several jobs (Wait-Job, Wait-Job -Any)', () => {
   test('waitAny gives the first job to finish while the others still run; waitAll waits for the last', async () => {

@@ -9,16 +9,7 @@ import {
   type JobState,
   type ParallelContext,
 } from 'runspaces';
-import { Gate } from '../helpers.js';
-
-/** A job body that reports its arrival, then blocks its runspace until the gate opens. */
-const gated = (ctx: JobContext<{ gate: SharedArrayBuffer }>, value: string): string => {
-  const cells = new Int32Array(ctx.using.gate);
-  Atomics.add(cells, 1, 1);
-  Atomics.notify(cells, 1);
-  Atomics.wait(cells, 0, 0);
-  return value;
-};
+import { blockOnGateThenReturn as gated, Gate } from '../helpers.js';
 
 /** Reports its arrival, then waits for its signal. */
 const untilStopped = (ctx: JobContext<{ gate: SharedArrayBuffer }>) => new Promise((_, reject) => {

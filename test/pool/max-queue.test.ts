@@ -1,16 +1,7 @@
 import { once } from 'node:events';
 import { describe, expect, test } from 'vitest';
-import { InvalidArgumentError, PoolQueueFullError, RunspacePool, type RunspaceContext } from 'runspaces';
-import { Gate } from '../helpers.js';
-
-/** Reports its arrival, then blocks its runspace until the gate opens. */
-const gated = (ctx: RunspaceContext<{ gate: SharedArrayBuffer }>, value: number): number => {
-  const cells = new Int32Array(ctx.using.gate);
-  Atomics.add(cells, 1, 1);
-  Atomics.notify(cells, 1);
-  Atomics.wait(cells, 0, 0);
-  return value;
-};
+import { InvalidArgumentError, PoolQueueFullError, RunspacePool } from 'runspaces';
+import { blockOnGateThenReturn as gated, Gate } from '../helpers.js';
 
 describe('maxQueue and the drain event', () => {
   test('calls beyond maxQueue are refused with a typed error; the accepted ones all finish; drain fires once the line empties', async () => {
