@@ -55,6 +55,19 @@ export const blockOnGateThenReturn = <T>(ctx: RunspaceContext<{ gate: SharedArra
 };
 
 /**
+ * `blockOnGateThenReturn` that awaits the gate instead of blocking: its
+ * runspace stays free to run other calls meanwhile (a pool's `concurrency`).
+ */
+export const awaitGateThenReturn = async <T>(ctx: RunspaceContext<{ gate: SharedArrayBuffer }>, value: T): Promise<T> => {
+  const cells = new Int32Array(ctx.using.gate);
+  Atomics.add(cells, 1, 1);
+  Atomics.notify(cells, 1);
+  const waiting = Atomics.waitAsync(cells, 0, 0);
+  if (waiting.async) await waiting.value;
+  return value;
+};
+
+/**
  * A script block that reports its arrival at the gate, then spins forever,
  * ignoring every signal: only terminating its runspace stops it.
  */

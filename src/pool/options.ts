@@ -63,6 +63,25 @@ export interface RunspacePoolOptions {
    */
   readonly execArgv?: readonly string[];
   /**
+   * Calls one runspace may run at once, for async, I/O-bound work: while one
+   * call awaits (a fetch, a file, a timer), the runspace starts the next, up
+   * to this many. Default 1, the runspace model: one call at a time, so a
+   * call's session state is never touched by another mid-call. Above 1,
+   * calls that await interleave on the same session variables and module
+   * state, as `async` functions on one thread do: write them for that.
+   * A parallel loop's chunk still runs alone. A call that ignores its
+   * cancellation past `cancelGracePeriod` recycles its runspace, and the
+   * calls running beside it fail with `RunspaceBrokenError`.
+   * (piscina's `concurrentTasksPerWorker`.)
+   *
+   * @example
+   * ```ts
+   * await using pool = await RunspacePool.open({ maxRunspaces: 2, concurrency: 8 });
+   * const pages = await Promise.all(urls.map((url) => pool.invoke(async (ctx, u: string) => (await fetch(u)).text(), { args: [url] })));
+   * ```
+   */
+  readonly concurrency?: number;
+  /**
    * Milliseconds a cancelled call may keep running after its signal fired
    * before its runspace is recycled. Default 1000; `Infinity`: never recycled.
    */
@@ -115,6 +134,7 @@ export interface NormalizedPoolOptions {
   /** Undefined: a cancelled call is never recycled, however long it runs on. */
   readonly cancelGracePeriod: number | undefined;
   readonly spinBeforeSleep: number;
+  readonly concurrency: number;
   readonly jobThrottleLimit: number;
   readonly maxQueue: number;
   readonly classInstances: 'refuse' | 'plain';
@@ -177,6 +197,10 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
   const idleTimeout = options.idleTimeout === undefined ? 30_000 : timeoutMs('idleTimeout', options.idleTimeout);
   const cancelGracePeriod = options.cancelGracePeriod === undefined ? 1000 : timeoutMs('cancelGracePeriod', options.cancelGracePeriod);
   assertMicroseconds('spinBeforeSleep', options.spinBeforeSleep);
+  const concurrency = options.concurrency ?? 1;
+  if (!isValidCount(concurrency, 1)) {
+    throw new InvalidArgumentError('concurrency', `expected an integer >= 1 (calls one runspace runs at once), got ${shown(concurrency)}`);
+  }
   const jobThrottleLimit = options.jobThrottleLimit ?? Infinity;
   if (jobThrottleLimit !== Infinity && !isValidCount(jobThrottleLimit, 1)) {
     throw new InvalidArgumentError('jobThrottleLimit', `expected an integer >= 1, got ${shown(jobThrottleLimit)}`);
@@ -214,6 +238,7 @@ export function normalizePoolOptions(options: RunspacePoolOptions, callerFile: (
     execArgv: workerFlags(stringList('execArgv', options.execArgv)),
     cancelGracePeriod,
     spinBeforeSleep: options.spinBeforeSleep ?? 100,
+    concurrency,
     jobThrottleLimit,
     maxQueue,
     classInstances,

@@ -251,6 +251,7 @@ export class PoolCore {
         argv: this.#options.argv,
         execArgv: this.#options.execArgv,
         spinBeforeSleepUs: this.#options.spinBeforeSleep,
+        concurrency: this.#options.concurrency,
         classInstances: this.#options.classInstances,
       },
       this.#supervisor.events,

@@ -125,6 +125,8 @@ export interface HostOptions {
   /** The pool's own flags for its runspaces; undefined: this process's. */
   readonly execArgv: readonly string[] | undefined;
   readonly spinBeforeSleepUs: number;
+  /** Calls it may run at once (see the pool's `concurrency`). */
+  readonly concurrency: number;
   readonly classInstances: ClassInstancePolicy;
 }
 
@@ -133,7 +135,10 @@ export class RunspaceHost {
   readonly control: Int32Array;
   /** Carries calls on objects with runspace affinity, both ways. */
   readonly link: AffinityLink;
+  /** Sent and not yet answered, in send order. Answers come in that order unless calls run side by side ({@link concurrency}). */
   readonly inFlight = new Fifo<Task>();
+  /** Calls it may run at once. */
+  readonly concurrency: number;
   /** Settles when the worker has exited. */
   readonly gone: Promise<void>;
   /** Settles true once the runspace is ready, false if it stopped before. */
@@ -163,6 +168,7 @@ export class RunspaceHost {
   /** @param dedicated Opened for one call alone (`useNewRunspace`) and closed after it. */
   constructor(options: HostOptions, events: HostEvents, dedicated: boolean) {
     this.#events = events;
+    this.concurrency = options.concurrency;
     this.#phase = dedicated ? 'dedicated' : 'opening';
     const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     this.control = new Int32Array(control);
@@ -173,6 +179,7 @@ export class RunspaceHost {
       modules: options.modules,
       startup: options.startup,
       spinBeforeSleepUs: options.spinBeforeSleepUs,
+      concurrency: options.concurrency,
       spinGate: spinGate(),
       classInstances: options.classInstances,
       syncArena: syncArena(),
@@ -272,6 +279,16 @@ export class RunspaceHost {
     for (const task of staged) this.#markScriptKnown(task);
     this.#sendForgottenScripts();
     this.#setReferenced(true);
+  }
+
+  /**
+   * True when it can start another call at once beside those it runs: below
+   * its concurrency, and not running a parallel loop's chunk (chunks run alone).
+   */
+  hasFreeSlot(): boolean {
+    if (this.inFlight.length >= this.concurrency) return false;
+    for (const task of this.inFlight) if (task.spec.chunk !== undefined) return false;
+    return true;
   }
 
   /** Asks the running or waiting task to stop: shared flag first, then a message. */
@@ -393,7 +410,8 @@ export class RunspaceHost {
     switch (message.type) {
       case 'results': {
         for (const result of message.results) {
-          const task = this.inFlight.shift()!;
+          // Calls running side by side finish in any order; one at a time, in send order.
+          const task = this.inFlight.peek()!.seq === result.seq ? this.inFlight.shift()! : this.inFlight.take((t) => t.seq === result.seq)!;
           this.pendingNs -= task.spec.cost.ns;
           this.#events.taskDone(this, task, result);
         }

@@ -7,7 +7,8 @@
  * is free and the pool is below its maximum, a new runspace is opened (growth
  * is lazy). Quick calls go several per message, and a runspace busy with
  * quick work may be handed the next batch before it finishes (see
- * `batching.ts`). A runspace idle past `idleTimeout` is closed while the pool
+ * `batching.ts`). In a pool with `concurrency` above 1, a busy runspace with
+ * a free slot takes calls before the pool grows. A runspace idle past `idleTimeout` is closed while the pool
  * is above its minimum. Acquired, releasing, dedicated and retiring runspaces
  * are outside all of this: {@link isSchedulable} is the one test.
  *
@@ -149,7 +150,7 @@ export class Scheduler {
           this.#context.handOut(host, head);
           continue;
         }
-        const host = this.#idle.pop() ?? this.#pipelineCandidate(head);
+        const host = this.#idle.pop() ?? this.#pipelineCandidate(head) ?? this.#freeSlotCandidate(head);
         if (host === undefined) break;
         this.#dispatchBatch(host);
       }
@@ -169,13 +170,28 @@ export class Scheduler {
     let best: RunspaceHost | undefined;
     for (const host of this.hosts) {
       if (!isSchedulable(host.phase) || host.pendingNs >= PIPELINE_LIMIT_NS) continue;
+      // Calls that turn out to await would wait behind the full slots instead of starting elsewhere.
+      if (host.concurrency > 1 && !host.hasFreeSlot()) continue;
       if (best === undefined || host.pendingNs < best.pendingNs) best = host;
     }
     return best;
   }
 
+  /** The least loaded busy runspace that can start a call beside those it runs (pools with `concurrency` above 1). */
+  #freeSlotCandidate(head: PoolTask): RunspaceHost | undefined {
+    if (this.#context.options.concurrency === 1 || head.spec.chunk !== undefined) return undefined;
+    let best: RunspaceHost | undefined;
+    for (const host of this.hosts) {
+      if (!isSchedulable(host.phase) || !host.hasFreeSlot()) continue;
+      if (best === undefined || host.inFlight.length < best.inFlight.length) best = host;
+    }
+    return best;
+  }
+
   #dispatchBatch(host: RunspaceHost): void {
-    const limit = fairShare(this.line.size, this.hosts.size);
+    // Beyond its free slots, calls would wait inside the runspace while another could start them.
+    const slots = host.concurrency === 1 ? Infinity : Math.max(1, host.concurrency - host.inFlight.length);
+    const limit = Math.min(slots, fairShare(this.line.size, this.hosts.size));
     const batch: PoolTask[] = [];
     let budgetNs = 0;
     const now = performance.now();

@@ -147,6 +147,8 @@ export interface RunspaceBoot {
   readonly startup: readonly ScriptDefinition[];
   /** Microseconds a runspace polls for more work before it sleeps. */
   readonly spinBeforeSleepUs: number;
+  /** Calls the runspace may run at once (the pool's `concurrency`). */
+  readonly concurrency: number;
   /** The process's spin gate: whether polling is allowed now (see spin-gate.ts). */
   readonly spinGate: SharedArrayBuffer;
   /** What crossing does with instances of undecorated classes (see affinity/class-instances.ts). */

@@ -3,7 +3,10 @@
  * the order they were sent, and reports results in that same order.
  *
  * One at a time is the runspace model: a runspace's session is never touched
- * by two calls at once. Results of quick tasks are buffered and posted
+ * by two calls at once. A pool opened with `concurrency` above 1 lets calls
+ * that await run side by side, up to that many: they still start in send
+ * order, but finish (and report) in any order, and a parallel loop's chunk
+ * waits for them all and runs alone. Results of quick tasks are buffered and posted
  * together (a message costs far more than a tiny task), but never held past
  * about a millisecond, never past the moment a task awaits, and always flushed
  * before a stream record, so records arrive before the result they precede.
@@ -11,6 +14,7 @@
  * @module
  */
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { AffinityLink, MessageEncoder } from '../affinity/link.js';
@@ -74,6 +78,16 @@ export class TaskLoop implements ContextHost {
   #running = false;
   #results: WireResult[] = [];
   #current: TaskContext | undefined;
+  readonly #concurrency: number;
+  /** Calls started and still awaiting, when several may run at once; by seq, for cancellation. */
+  readonly #alongside = new Map<number, TaskContext>();
+  /** Wakes the drain waiting for a call running alongside to finish. */
+  #slotFreed: (() => void) | undefined;
+  /**
+   * Which call's context code is in after an await, when calls interleave.
+   * Only then: it makes every promise on the thread pay for tracking.
+   */
+  readonly #contexts: AsyncLocalStorage<TaskContext> | undefined;
   /** `using` values of parallel loops, kept until the pool says the loop is over. */
   readonly #usings = new Map<number, Readonly<Record<string, unknown>>>();
   /** Loop index of the first item of each chunk outcome, to name an uncloneable output. */
@@ -89,11 +103,15 @@ export class TaskLoop implements ContextHost {
     readonly control: Int32Array,
     spin: SpinPolicy,
     readonly link: AffinityLink,
+    concurrency = 1,
   ) {
     this.#port = port;
     this.#spin = spin;
     this.#import = importFromWorker;
-    installContextSource(() => this.#current);
+    this.#concurrency = concurrency;
+    const contexts = concurrency > 1 ? new AsyncLocalStorage<TaskContext>() : undefined;
+    this.#contexts = contexts;
+    installContextSource(contexts === undefined ? () => this.#current : () => contexts.getStore() ?? this.#current);
   }
 
   receive = (message: ToRunspace): void => {
@@ -110,8 +128,9 @@ export class TaskLoop implements ContextHost {
       for (const id of message.ids) this.#scripts.delete(id);
       return;
     }
-    if (this.#current?.seq === message.seq) {
-      this.#current.cancel(message.kind);
+    const running = this.#current?.seq === message.seq ? this.#current : this.#alongside.get(message.seq);
+    if (running !== undefined) {
+      running.cancel(message.kind);
       return;
     }
     for (let i = this.#head; i < this.#queue.length; i++) {
@@ -153,6 +172,7 @@ export class TaskLoop implements ContextHost {
     let flushAt = performance.now() + FLUSH_INTERVAL_MS;
     while (this.#head < this.#queue.length) {
       const task = this.#queue[this.#head]!;
+      if (this.#concurrency > 1) await this.#slotFor(task.wire);
       this.#queue[this.#head++] = undefined;
       const { seq } = task.wire;
       Atomics.store(this.control, ControlSlot.ItemsStarted, 0);
@@ -189,9 +209,14 @@ export class TaskLoop implements ContextHost {
           this.#current = undefined;
           continue;
         }
-        let value = this.#call(task, context);
+        let value = this.#contexts === undefined ? this.#call(task, context) : this.#contexts.run(context, () => this.#call(task, context));
         if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
           this.#flush();
+          if (this.#concurrency > 1) {
+            this.#runAlongside(seq, value as PromiseLike<unknown>, context, started);
+            this.#current = undefined;
+            continue;
+          }
           value = await value;
         }
         const encoded = encoder.encode(value);
@@ -209,6 +234,47 @@ export class TaskLoop implements ContextHost {
   }
 
   /**
+   * With calls running side by side: waits until another may start, or, for
+   * a chunk, until none runs (a chunk runs alone: its crash accounting counts
+   * the items of the one task running).
+   */
+  async #slotFor(wire: WireTask): Promise<void> {
+    const limit = wire.chunk === undefined ? this.#concurrency : 1;
+    while (this.#alongside.size >= limit) {
+      this.#flush();
+      await new Promise<void>((resolve) => (this.#slotFreed = resolve));
+    }
+  }
+
+  /** Lets a call that awaits finish on its own while the next ones start; its result goes out as soon as it settles. */
+  #runAlongside(seq: number, value: PromiseLike<unknown>, context: TaskContext, started: number): void {
+    this.#alongside.set(seq, context);
+    const settle = (result: WireResult): void => {
+      this.#alongside.delete(seq);
+      this.#results.push(result);
+      this.#flush();
+      const wake = this.#slotFreed;
+      this.#slotFreed = undefined;
+      wake?.();
+    };
+    const runNs = (): number => Math.round((performance.now() - started) * 1e6);
+    Promise.resolve(value).then(
+      (resolved) => {
+        const encoder = this.link.encoder();
+        let encoded: unknown;
+        try {
+          encoded = encoder.encode(resolved);
+        } catch (error) {
+          settle({ seq, ok: false, error: serializeError(error), runNs: runNs() });
+          return;
+        }
+        settle({ seq, ok: true, value: encoded, runNs: runNs(), loadsClasses: encoder.loadsClasses });
+      },
+      (error: unknown) => settle({ seq, ok: false, error: serializeError(error), runNs: runNs(), cancelled: context.cancelled }),
+    );
+  }
+
+  /**
    * Waking a sleeping thread costs tens of microseconds, paid on every awaited
    * call. A caller awaiting results one at a time sends the next call right
    * after the last result lands, so the runspace polls its port for a short
@@ -217,7 +283,8 @@ export class TaskLoop implements ContextHost {
    */
   #lingerForWork(): boolean {
     const spin = this.#spin;
-    if (!spin.shouldPoll()) return false;
+    // Polling blocks this thread: calls still awaiting would not get to finish.
+    if (this.#alongside.size > 0 || !spin.shouldPoll()) return false;
     const deadline = performance.now() + spin.budgetMs;
     do {
       const received = receiveMessageOnPort(this.#port);

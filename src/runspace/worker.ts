@@ -45,7 +45,7 @@ for (const specifier of boot.modules) {
 
 // Objects of affinity classes cross through it; the main thread is at its other end.
 const link = new AffinityLink(boot.affinityPort, 0, boot.classInstances);
-const loop = new TaskLoop(port, importFromWorker, threadId, session, modules, new Int32Array(boot.control), new SpinPolicy(boot.spinBeforeSleepUs / 1000, new Int32Array(boot.spinGate)), link);
+const loop = new TaskLoop(port, importFromWorker, threadId, session, modules, new Int32Array(boot.control), new SpinPolicy(boot.spinBeforeSleepUs / 1000, new Int32Array(boot.spinGate)), link, boot.concurrency);
 
 for (const definition of boot.startup) {
   try {

@@ -44,6 +44,18 @@ export class Fifo<T> {
     return item;
   }
 
+  /** Removes and returns the first item that matches (O(n): for the rare answer that comes out of order). */
+  take(matches: (item: T) => boolean): T | undefined {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      if (!matches(item)) continue;
+      if (i === this.#head) return this.shift();
+      this.#items.splice(i, 1);
+      return item;
+    }
+    return undefined;
+  }
+
   /** Puts `items` back at the front, keeping their order. */
   unshiftAll(items: readonly T[]): void {
     if (items.length === 0) return;

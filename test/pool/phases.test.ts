@@ -40,7 +40,7 @@ describe('runspace phases', () => {
       partial: () => {},
       exited: () => {},
     };
-    const host = new RunspaceHost({ variables: {}, modules: [], startup: [], resourceLimits: undefined, env: undefined, argv: undefined, execArgv: undefined, spinBeforeSleepUs: 0, classInstances: 'refuse' }, events, false);
+    const host = new RunspaceHost({ variables: {}, modules: [], startup: [], resourceLimits: undefined, env: undefined, argv: undefined, execArgv: undefined, spinBeforeSleepUs: 0, concurrency: 1, classInstances: 'refuse' }, events, false);
     expect(host.phase).toBe('opening');
     expect(() => host.moveTo('busy')).toThrow(InvariantError);
     expect(() => host.moveTo('releasing')).toThrow(/cannot move from 'opening' to 'releasing'/);
@@ -56,7 +56,7 @@ describe('runspace phases', () => {
 
   test('a dedicated runspace is never idle: it only retires or exits', async () => {
     const events: HostEvents = { ready: () => {}, taskDone: () => {}, progressed: () => {}, record: () => {}, partial: () => {}, exited: () => {} };
-    const host = new RunspaceHost({ variables: {}, modules: [], startup: [], resourceLimits: undefined, env: undefined, argv: undefined, execArgv: undefined, spinBeforeSleepUs: 0, classInstances: 'refuse' }, events, true);
+    const host = new RunspaceHost({ variables: {}, modules: [], startup: [], resourceLimits: undefined, env: undefined, argv: undefined, execArgv: undefined, spinBeforeSleepUs: 0, concurrency: 1, classInstances: 'refuse' }, events, true);
     expect(host.phase).toBe('dedicated');
     expect(() => host.moveTo('idle')).toThrow(InvariantError);
     await host.terminate('test over');
