@@ -50,7 +50,12 @@ import type { NormalizedLoopOptions } from './options.js';
 /** Where a loop's results go. */
 export interface LoopSink {
   /** Items `first ..< first + count` were sent to a runspace. */
-  started(first: number, count: number): void;
+  sent(first: number, count: number): void;
+  /**
+   * Item `index` began running. Only for sinks that have it: each start is
+   * a message from the runspace.
+   */
+  itemStarted?(index: number): void;
   /**
    * Outcome of items `first ..< first + length`: `values[i]` is item
    * `first + i`'s output unless `failed` holds `i`; positions past
@@ -264,10 +269,11 @@ export class LoopEngine {
     const spec: TaskSpec = {
       ...this.#base,
       cost: this.#cost,
-      chunk: { items, firstIndex: first, stopOnError: this.#options.errorAction === 'stop' },
+      chunk: { items, firstIndex: first, stopOnError: this.#options.errorAction === 'stop', reportStarts: this.#sink.itemStarted !== undefined },
       usingId: this.#usingId,
       keepResultWhenCancelled: true,
       onPartial: (outcome) => this.#partDone(chunk, outcome),
+      onItemStarted: this.#sink.itemStarted === undefined ? undefined : (index) => this.#sink.itemStarted!(index),
     };
     // Assigned once the chunk is submitted; parts arrive only after that.
     let chunk!: Chunk;
@@ -291,7 +297,7 @@ export class LoopEngine {
     lane.chunks.push(chunk);
     this.#inFlightItems += items.length;
     this.#inFlightChunks++;
-    this.#sink.started(first, items.length);
+    this.#sink.sent(first, items.length);
     task.promise.then(
       (outcome) => this.#chunkDone(lane, chunk, outcome as ChunkOutcome),
       (error: unknown) => this.#chunkFailed(lane, chunk, error),

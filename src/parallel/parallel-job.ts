@@ -15,7 +15,9 @@ import { LoopEngine } from './loop-engine.js';
 import type { NormalizedLoopOptions } from './options.js';
 
 /**
- * One item of a loop job. Stopping it stops the whole loop: items run in shared chunks.
+ * One item of a loop job: `NotStarted` while its item waits (for a
+ * runspace, or behind the throttle), `Running` from the moment it starts.
+ * Stopping it stops the whole loop: items run in shared chunks.
  *
  * @example
  * ```ts
@@ -58,8 +60,9 @@ export class ParallelChildJob<R> extends Job<R> {
 }
 
 /**
- * A parallel loop as a job. The parent is `Running` once the first item
- * starts, then `Completed` when every item completed, `Failed` when any item
+ * A parallel loop as a job, as `ForEach-Object -Parallel -AsJob` makes: one
+ * child job per item, `NotStarted` until that item starts. The parent is
+ * `Running` once the first item starts, then `Completed` when every item completed, `Failed` when any item
  * (or the loop itself) failed, `Stopped` after `stop()`. `receive()` on the
  * parent returns every child's data, in input order.
  *
@@ -85,12 +88,15 @@ export class ParallelJob<R = unknown> extends Job<R> {
   ) {
     super(name, onRemove);
     const children = this.#children;
+    // An array's items are all known now: each has its (NotStarted) child job from the start.
+    if (Array.isArray(input)) for (let index = 0; index < input.length; index++) children.push(new ParallelChildJob<R>(index, this));
     this.#engine = new LoopEngine(pool, input, fn, options, {
-      started: (first, count) => {
+      sent: (first, count) => {
+        for (let index = first; index < first + count; index++) children[index] ??= new ParallelChildJob<R>(index, this);
+      },
+      itemStarted: (index) => {
         this.setState('Running');
-        for (let index = first; index < first + count; index++) {
-          (children[index] ??= new ParallelChildJob<R>(index, this)).begin();
-        }
+        children[index]?.begin();
       },
       delivered: (first, values, failed, length) => {
         for (let i = 0; i < length; i++) {

@@ -66,7 +66,7 @@ export class ParallelLoop<R> implements AsyncIterable<R>, AsyncIterator<R>, Prom
     this.#emitRecord = (record) => routeRecord(record, options, poolRecord);
     const buffer = this.#buffer;
     const sink: LoopSink = {
-      started: () => {},
+      sent: () => {},
       delivered: (first, values, failed, length) => {
         this.#completed += Math.min(values.length, length);
         this.#buffer.add(first, values, failed, length);

@@ -111,6 +111,8 @@ export interface HostEvents {
   record(host: RunspaceHost, task: Task | undefined, record: StreamRecord): void;
   /** Outcomes of a running chunk's first items, ahead of its result. */
   partial(host: RunspaceHost, task: Task, outcome: ChunkOutcome): void;
+  /** An item of a running chunk began (chunks that asked, see `WireChunk.reportStarts`). */
+  itemStarted(host: RunspaceHost, task: Task, index: number): void;
   /** `lost`: tasks that had started (their outcome is unknown); `unstarted`: never began. */
   exited(host: RunspaceHost, info: ExitInfo, lost: Task[], unstarted: Task[]): void;
 }
@@ -429,6 +431,11 @@ export class RunspaceHost {
       case 'partial': {
         const task = this.#inFlightTask(message.seq);
         if (task !== undefined) this.#events.partial(this, task, message.outcome);
+        return;
+      }
+      case 'item-started': {
+        const task = this.#inFlightTask(message.seq);
+        if (task !== undefined) this.#events.itemStarted(this, task, message.index);
         return;
       }
       case 'released':

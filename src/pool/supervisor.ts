@@ -112,6 +112,8 @@ export class Supervisor {
       }
     },
 
+    itemStarted: (_host, task, index) => task.spec.onItemStarted?.(index),
+
     partial: (host, task, outcome) => {
       // A part never copies classes (the runspace keeps those for the result), so it decodes at once.
       task.spec.onPartial?.(decodeOutcome(host.link, outcome));

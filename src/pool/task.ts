@@ -44,6 +44,8 @@ export interface TaskSpec {
   readonly keepResultWhenCancelled?: boolean;
   /** Receives a long chunk's outcomes in parts, before its result (see `ChunkOutcome`). */
   readonly onPartial?: (outcome: ChunkOutcome) => void;
+  /** Told when each item of its chunk starts, by loop index (only when the chunk asks, `reportStarts`). */
+  readonly onItemStarted?: (index: number) => void;
 }
 
 /** What the layers above the pool may read of a task they submitted. */

@@ -9,6 +9,7 @@
  * Runspace → main: `ready` (open finished), `results` (a batch of outcomes,
  * always in the order the tasks were sent), `record` (a stream record written
  * by a running task), `partial` (outputs of a long chunk's first items),
+ * `item-started` (an item of a chunk that asked for it began),
  * `released` (sync primitives it no longer holds).
  *
  * Besides messages, each runspace shares a small `Int32Array` control block
@@ -96,6 +97,12 @@ export interface WireChunk {
   readonly firstIndex: number;
   /** Stop at the first failing item (`errorAction: 'stop'`). */
   readonly stopOnError: boolean;
+  /**
+   * Say when each item starts (`item-started`): a loop run as a job shows
+   * each item's child job `NotStarted` until then. A message per item, so
+   * only loops that show it ask.
+   */
+  readonly reportStarts?: boolean;
 }
 
 /**
@@ -136,6 +143,8 @@ export type FromRunspace =
   | { readonly type: 'record'; readonly seq: number; readonly record: WireRecord }
   /** Outcomes of a running chunk's first items so far (see {@link ChunkOutcome}); never copies classes. */
   | { readonly type: 'partial'; readonly seq: number; readonly outcome: ChunkOutcome }
+  /** Item `index` (a loop index) of the chunk sent as task `seq` began (see {@link WireChunk.reportStarts}). */
+  | { readonly type: 'item-started'; readonly seq: number; readonly index: number }
   /** Unnamed sync primitives this runspace no longer holds: `[cell id, copies it had received]` (see shared-cells.ts). */
   | { readonly type: 'released'; readonly cells: readonly (readonly [number, number])[] };
 

@@ -333,7 +333,7 @@ export class TaskLoop implements ContextHost {
   async #runChunk(task: PendingTask, chunk: WireChunk, context: TaskContext): Promise<{ outcome: ChunkOutcome; loadsClasses: boolean }> {
     const fn = await this.#resolve(task);
     const withContext = !(task.wire.fn.kind === 'module' && task.wire.fn.withContext === false);
-    const { items, firstIndex, stopOnError } = chunk;
+    const { items, firstIndex, stopOnError, reportStarts } = chunk;
     const control = this.control;
     let part = new ChunkPart(0, this.link.encoder());
     let stride = 1;
@@ -357,6 +357,10 @@ export class TaskLoop implements ContextHost {
       }
       Atomics.store(control, ControlSlot.ItemsStarted, i + 1);
       context.index = firstIndex + i;
+      if (reportStarts === true) {
+        this.#flush();
+        this.#post({ type: 'item-started', seq: task.wire.seq, index: firstIndex + i });
+      }
       try {
         const item = this.link.decode(items[i]);
         let value = withContext ? (fn as (item: unknown, ctx: TaskContext) => unknown)(item, context) : (fn as (item: unknown) => unknown)(item);

@@ -194,6 +194,28 @@ describe('a loop run as a job', () => {
     expect(data.errors).toHaveLength(1);
   });
 
+  test('with throttleLimit 2, two children run and two wait NotStarted until a slot frees (PowerShell\'s job queuing test)', async () => {
+    await using pool = await RunspacePool.open({ minRunspaces: 2, maxRunspaces: 4 });
+    const gate = new Gate();
+    const job = pool.forEachParallel([0, 1, 2, 3], (x: number, ctx: ParallelContext<{ gate: SharedArrayBuffer }>) => {
+      const cells = new Int32Array(ctx.using.gate);
+      Atomics.add(cells, 1, 1);
+      Atomics.notify(cells, 1);
+      Atomics.wait(cells, 0, 0);
+      return x;
+    }, { asJob: true, using: { gate: gate.buffer }, throttleLimit: 2 });
+    expect(job.state).toBe('NotStarted');
+    expect(job.childJobs.map((c) => c.state)).toEqual(['NotStarted', 'NotStarted', 'NotStarted', 'NotStarted']);
+    await gate.arrivals(2);
+    await Promise.all(job.childJobs.slice(0, 2).map((child) => reaches(child, 'Running')));
+    expect(job.state).toBe('Running');
+    expect(job.childJobs.map((c) => c.state)).toEqual(['Running', 'Running', 'NotStarted', 'NotStarted']);
+    gate.open();
+    await job.wait();
+    expect(job.childJobs.map((c) => c.state)).toEqual(['Completed', 'Completed', 'Completed', 'Completed']);
+    expect(job.receive().output).toEqual([0, 1, 2, 3]);
+  });
+
   test('stop ends the loop: the parent is Stopped, unfinished children too', async () => {
     await using pool = await RunspacePool.open({ maxRunspaces: 2 });
     const gate = new Gate();
@@ -211,3 +233,11 @@ describe('a loop run as a job', () => {
     expect(job.childJobs.every((c) => c.state === 'Stopped')).toBe(true);
   });
 });
+
+/** Resolves once `job` is in `state` (at once if it already is). */
+function reaches(job: { readonly state: JobState; on(event: 'stateChanged', listener: (change: { state: JobState }) => void): unknown }, state: JobState): Promise<void> {
+  if (job.state === state) return Promise.resolve();
+  return new Promise((resolve) => job.on('stateChanged', (change) => {
+    if (change.state === state) resolve();
+  }));
+}
