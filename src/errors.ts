@@ -240,6 +240,19 @@ export class AbandonedMutexError extends RunspacesError {
   }
 }
 
+/**
+ * A `Barrier`'s post-phase action threw. Every participant of that phase
+ * gets this error from its `signalAndWait` (as .NET's
+ * `BarrierPostPhaseException`), and the phase completed all the same.
+ * `cause` is what the action threw: the error itself in the thread that ran
+ * the action, a copy (name, message, stack, `code`) in the others.
+ */
+export class BarrierPostPhaseError extends RunspacesError {
+  constructor(readonly phase: number, options: { cause: unknown }) {
+    super('ERR_BARRIER_POST_PHASE', `The post-phase action of barrier phase ${phase} threw: ${messageOf(options.cause)}`, options);
+  }
+}
+
 /** `release()` would raise a semaphore's count past its maximum. Nothing changed. */
 export class SemaphoreFullError extends RunspacesError {
   constructor(readonly maximumCount: number, readonly releaseCount: number) {

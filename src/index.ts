@@ -50,6 +50,7 @@ export { ReaderWriterLock } from './sync/reader-writer-lock.js';
 export type { WaitOptions } from './sync/event-handle.js';
 export {
   AbandonedMutexError,
+  BarrierPostPhaseError,
   AffinityClassError,
   BlockingWaitError,
   InvalidArgumentError,

@@ -8,7 +8,16 @@
  *            and withdrawing after a timeout are each one compare-exchange
  *  MAXIMUM   participants (1..32767)
  *  WAITERS   participants asleep, so a completed phase skips notify when none
+ *  FAILED    (phase + 1) of the last phase whose post-phase action threw, or 0
  * ```
+ *
+ * The action's error itself waits in a small buffer of its own (name,
+ * message, stack and `code` as JSON), written before the phase completes, so
+ * every participant released from that phase reads it and throws
+ * `BarrierPostPhaseError`, as .NET's participants all get
+ * `BarrierPostPhaseException`. A participant of phase p reads FAILED before
+ * phase p + 1 can complete (that needs its own arrival), so the slot holds
+ * one phase's outcome at a time.
  *
  * An arrival that brings `arrived` to the participant count completes the
  * phase: it runs the post-phase action, then writes `(phase + 1) << 16`, which
@@ -25,7 +34,7 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { InvalidArgumentError, InvalidOperationError, shown } from '../errors.js';
+import { BarrierPostPhaseError, InvalidArgumentError, InvalidOperationError, messageOf, shown } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
@@ -35,6 +44,13 @@ import { timeoutMs } from '../util/deadline.js';
 const PHASE_SHIFT = 16;
 const ARRIVED_MASK = 0xffff;
 const MAX_PARTICIPANTS = 0x7fff;
+const FAILED = Slot.Abandoned;
+/** Bytes for the post-phase action's error: its message and the top of its stack. */
+const FAILURE_BYTES = 4096;
+const FAILURE_HEADER = 8;
+
+/** Barriers (by cell id) whose post-phase action this thread is running: they refuse to be changed or waited on from it. */
+const actionsRunningHere = new Set<number>();
 
 /** Runs once per phase, after every participant arrived and before any is released (`Barrier`'s post-phase action). */
 export type PostPhaseAction = (barrier: Barrier) => void;
@@ -53,8 +69,10 @@ function assertParticipants(name: string, value: unknown, min: number): asserts 
  *
  * Blocking `signalAndWait` is for runspaces (refused on the main thread);
  * `signalAndWaitAsync` never blocks. A participant that times out is taken
- * back out of the phase. If the post-phase action throws, the participant
- * that ran it gets the error; the phase still completes.
+ * back out of the phase. If the post-phase action throws, the phase still
+ * completes and every participant of it gets a `BarrierPostPhaseError`
+ * carrying the action's error. The action may not add, remove or signal
+ * participants of its own barrier (`InvalidOperationError`), as in .NET.
  *
  * @example
  * ```ts
@@ -71,13 +89,18 @@ export class Barrier {
   readonly #cell: Cell;
   readonly #slots: Int32Array;
   readonly #actionSource: string | null;
+  /** Where the action's last error is written for every participant; none without an action. */
+  readonly #failure: SharedArrayBuffer | undefined;
   #action: PostPhaseAction | undefined;
+  /** The error of the action this object ran last, handed to its own caller as is. */
+  #ownFailure: { readonly phase: number; readonly error: unknown } | undefined;
 
   constructor(participantCount: number, postPhaseAction?: PostPhaseAction) {
     const adopted = takeAdopted();
     if (adopted !== undefined) {
       this.#cell = adopted.cell;
       this.#actionSource = adopted.name;
+      this.#failure = adopted.extra;
     } else {
       assertParticipants('participantCount', participantCount, 0);
       if (postPhaseAction !== undefined && typeof postPhaseAction !== 'function') {
@@ -87,13 +110,14 @@ export class Barrier {
       this.#cell.slots[Slot.Maximum] = participantCount;
       this.#action = postPhaseAction;
       this.#actionSource = postPhaseAction === undefined ? null : Function.prototype.toString.call(postPhaseAction);
+      this.#failure = postPhaseAction === undefined ? undefined : new SharedArrayBuffer(FAILURE_BYTES);
     }
     this.#slots = this.#cell.slots;
   }
 
   /** @internal */
-  static fromCell(cell: Cell, action: string | null): Barrier {
-    return adoptCell(cell, action, () => new Barrier(0));
+  static fromCell(cell: Cell, action: string | null, failure: SharedArrayBuffer | undefined): Barrier {
+    return adoptCell(cell, action, () => new Barrier(0), failure);
   }
 
   get participantCount(): number {
@@ -113,6 +137,7 @@ export class Barrier {
   /** Adds participants to the current and later phases; returns the phase they join. */
   addParticipants(count = 1): number {
     assertParticipants('count', count, 1);
+    this.#refuseFromAction('addParticipants');
     for (;;) {
       const participants = Atomics.load(this.#slots, Slot.Maximum);
       if (participants + count > MAX_PARTICIPANTS) throw new InvalidOperationError(`A barrier holds at most ${MAX_PARTICIPANTS} participants.`);
@@ -123,6 +148,7 @@ export class Barrier {
   /** Removes participants that have not arrived; completes the phase if the rest are all there. */
   removeParticipants(count = 1): void {
     assertParticipants('count', count, 1);
+    this.#refuseFromAction('removeParticipants');
     const slots = this.#slots;
     for (;;) {
       const participants = Atomics.load(slots, Slot.Maximum);
@@ -136,46 +162,67 @@ export class Barrier {
         throw new InvalidOperationError(`Cannot remove ${count} participant(s): only ${participants - arrived} have not arrived in this phase.`);
       }
       if (Atomics.compareExchange(slots, Slot.Maximum, participants, participants - count) !== participants) continue;
-      if (arrived > 0 && arrived === participants - count) this.#completePhase(state);
+      if (arrived > 0 && arrived === participants - count) {
+        this.#completePhase(state);
+        this.#throwIfFailed(state >>> PHASE_SHIFT);
+      }
       return;
     }
   }
 
   /** Arrives and blocks this runspace until every participant has (true) or `timeout` ms pass (false, arrival withdrawn). */
   signalAndWait(timeout?: number): boolean {
+    this.#refuseFromAction('signalAndWait');
     if (isMainThread) assertMayBlock('Barrier.signalAndWait', 'await barrier.signalAndWaitAsync()');
     const deadline = deadlineOf(timeoutMs('timeout', timeout));
     const phase = this.#arrive();
-    if (phase === undefined) return true;
     const passed = blockUntil(this.#slots, Slot.State, Slot.Waiters, () => this.#phaseOf() !== phase, deadline);
-    return passed || !this.#withdraw(phase);
+    return this.#passed(phase, passed || !this.#withdraw(phase));
   }
 
   /** Arrives and waits without blocking: true when the phase completed, false on timeout (arrival withdrawn); rejects on abort. */
   async signalAndWaitAsync(options?: WaitOptions): Promise<boolean> {
     const [deadline, signal] = deadlineAndSignal(options);
     const phase = this.#arrive();
-    if (phase === undefined) return true;
+    let passed: boolean;
     try {
-      const passed = await waitUntil(this.#slots, Slot.State, Slot.Waiters, () => this.#phaseOf() !== phase, deadline, signal);
-      return passed || !this.#withdraw(phase);
+      passed = await waitUntil(this.#slots, Slot.State, Slot.Waiters, () => this.#phaseOf() !== phase, deadline, signal);
     } catch (error) {
-      if (!this.#withdraw(phase)) return true;
-      throw error;
+      if (this.#withdraw(phase)) throw error;
+      passed = true;
     }
+    return this.#passed(phase, passed || !this.#withdraw(phase));
   }
 
   /** @internal */
   toShared(): SharedHandle {
-    return shareCell(Kind.Barrier, this.#cell, this.#actionSource);
+    return shareCell(Kind.Barrier, this.#cell, this.#actionSource, undefined, this.#failure);
+  }
+
+  /** The outcome of a wait in `phase`: a phase whose action threw is the action's error, for every participant. */
+  #passed(phase: number, passed: boolean): boolean {
+    if (passed) this.#throwIfFailed(phase);
+    return passed;
+  }
+
+  #throwIfFailed(phase: number): void {
+    if (Atomics.load(this.#slots, FAILED) !== phase + 1) return;
+    throw new BarrierPostPhaseError(phase, { cause: this.#readFailure() });
+  }
+
+  #refuseFromAction(method: string): void {
+    if (actionsRunningHere.has(this.#slots[Slot.Id]!)) {
+      throw new InvalidOperationError(`Barrier.${method} cannot be called from the barrier's own post-phase action.`);
+    }
   }
 
   #phaseOf(): number {
     return Atomics.load(this.#slots, Slot.State) >>> PHASE_SHIFT;
   }
 
-  /** Counts this arrival; returns its phase, or undefined when it completed the phase. */
-  #arrive(): number | undefined {
+  /** Counts this arrival; returns its phase (already complete when this arrival completed it). */
+  #arrive(): number {
+    this.#refuseFromAction('signalAndWait');
     const slots = this.#slots;
     for (;;) {
       const participants = Atomics.load(slots, Slot.Maximum);
@@ -187,22 +234,59 @@ export class Barrier {
       if (arrived < participants) return state >>> PHASE_SHIFT;
       // Last one in: a full count also stops anyone withdrawing from this phase.
       this.#completePhase(state);
-      return undefined;
+      return state >>> PHASE_SHIFT;
     }
   }
 
+  /**
+   * Runs the post-phase action, records whether it threw (and what, for the
+   * other participants), then opens the next phase. The participant that
+   * completed the phase learns of a failure as the others do, through
+   * FAILED: it keeps the error itself as the cause.
+   */
   #completePhase(state: number): void {
-    const next = (((state >>> PHASE_SHIFT) + 1) & MAX_PARTICIPANTS) << PHASE_SHIFT;
-    let failure: unknown;
+    const phase = state >>> PHASE_SHIFT;
+    const next = ((phase + 1) & MAX_PARTICIPANTS) << PHASE_SHIFT;
+    const id = this.#slots[Slot.Id]!;
+    let failed = false;
+    actionsRunningHere.add(id);
     try {
       this.#postPhaseAction()?.(this);
     } catch (error) {
-      failure = error;
+      failed = true;
+      this.#ownFailure = { phase, error };
+      this.#writeFailure(error);
     } finally {
+      actionsRunningHere.delete(id);
+      Atomics.store(this.#slots, FAILED, failed ? phase + 1 : 0);
       Atomics.store(this.#slots, Slot.State, next);
       if (Atomics.load(this.#slots, Slot.Waiters) > 0) Atomics.notify(this.#slots, Slot.State);
     }
-    if (failure !== undefined) throw failure;
+  }
+
+  #writeFailure(error: unknown): void {
+    if (this.#failure === undefined) return;
+    const described = describeError(error);
+    let bytes = new TextEncoder().encode(JSON.stringify(described));
+    const room = FAILURE_BYTES - FAILURE_HEADER;
+    if (bytes.length > room) bytes = new TextEncoder().encode(JSON.stringify({ ...described, stack: undefined, message: described.message.slice(0, room / 8) }));
+    new Uint8Array(this.#failure, FAILURE_HEADER).set(bytes.subarray(0, room));
+    new Int32Array(this.#failure, 0, 1)[0] = Math.min(bytes.length, room);
+  }
+
+  #readFailure(): unknown {
+    const phase = (Atomics.load(this.#slots, FAILED) - 1) & MAX_PARTICIPANTS;
+    const own = this.#ownFailure;
+    if (own !== undefined && own.phase === phase) return own.error;
+    if (this.#failure === undefined) return new Error('the post-phase action threw');
+    const length = new Int32Array(this.#failure, 0, 1)[0]!;
+    // Decoding copies: a shared buffer cannot be decoded in place.
+    const text = new TextDecoder().decode(new Uint8Array(this.#failure, FAILURE_HEADER, length).slice());
+    try {
+      return rebuildError(JSON.parse(text) as DescribedError);
+    } catch {
+      return new Error('the post-phase action threw (its error could not be read)');
+    }
   }
 
   /** Takes this participant's arrival back if its phase is still open; false when it completed or is completing. */
@@ -223,4 +307,37 @@ export class Barrier {
   }
 }
 
-registerKind(Kind.Barrier, Barrier, (cell, action) => Barrier.fromCell(cell, action));
+interface DescribedError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string | undefined;
+  readonly code?: string | undefined;
+}
+
+/** What of an error crosses to the other participants (the sync layer sits below the protocol's error codec). */
+function describeError(error: unknown): DescribedError {
+  const message = messageOf(error);
+  if (!(error instanceof Error)) return { name: 'Error', message };
+  let name = 'Error';
+  let stack: string | undefined;
+  let code: string | undefined;
+  try {
+    name = String(error.name);
+    stack = typeof error.stack === 'string' ? error.stack : undefined;
+    const own = (error as { code?: unknown }).code;
+    code = typeof own === 'string' ? own : undefined;
+  } catch {
+    // A getter that throws leaves the rest out.
+  }
+  return { name, message, stack, code };
+}
+
+function rebuildError(described: DescribedError): Error {
+  const error = new Error(described.message);
+  error.name = described.name;
+  if (described.stack !== undefined) error.stack = described.stack;
+  if (described.code !== undefined) (error as Error & { code?: string }).code = described.code;
+  return error;
+}
+
+registerKind(Kind.Barrier, Barrier, (cell, action, _lockFile, failure) => Barrier.fromCell(cell, action, failure));

@@ -36,6 +36,8 @@ export interface SharedHandle {
   readonly name: string | null;
   /** A machine-wide mutex's lock file, which the receiving thread opens for itself. */
   readonly lockFile?: LockFile;
+  /** Bytes a primitive shares besides its cell (a Barrier: its post-phase action's last failure). */
+  readonly extra?: SharedArrayBuffer;
 }
 
 // ---- the main thread's side ----------------------------------------------------
@@ -136,16 +138,22 @@ export function noteCrossed(primitive: object, handle: SharedHandle, peer: numbe
   else if (hasOwnBuffer(cell)) trackHeld(primitive, cell.slots[Slot.Id]!, direction === 'in');
 }
 
+interface Adopted {
+  readonly cell: Cell;
+  readonly name: string | null;
+  readonly extra?: SharedArrayBuffer | undefined;
+}
+
 /**
  * Rebuilding a primitive around an existing cell (one that crossed from
  * another thread, or a named one from the arena). Private fields can only be
  * set by a constructor, so `adoptCell` leaves the cell where the class's
  * constructor picks it up with `takeAdopted()` instead of making a new one.
  */
-let adopted: { readonly cell: Cell; readonly name: string | null } | undefined;
+let adopted: Adopted | undefined;
 
-export function adoptCell<T>(cell: Cell, name: string | null, make: () => T): T {
-  adopted = { cell, name };
+export function adoptCell<T>(cell: Cell, name: string | null, make: () => T, extra?: SharedArrayBuffer): T {
+  adopted = { cell, name, extra };
   try {
     return make();
   } finally {
@@ -153,18 +161,20 @@ export function adoptCell<T>(cell: Cell, name: string | null, make: () => T): T 
   }
 }
 
-export function takeAdopted(): { readonly cell: Cell; readonly name: string | null } | undefined {
+export function takeAdopted(): Adopted | undefined {
   const taken = adopted;
   adopted = undefined;
   return taken;
 }
 
 /** What crosses a thread boundary in place of a primitive. */
-export function shareCell(kind: Kind, cell: Cell, name: string | null, lockFile?: LockFile): SharedHandle {
-  return lockFile === undefined ? { kind, buffer: cell.buffer, base: cell.base, name } : { kind, buffer: cell.buffer, base: cell.base, name, lockFile };
+export function shareCell(kind: Kind, cell: Cell, name: string | null, lockFile?: LockFile, extra?: SharedArrayBuffer): SharedHandle {
+  const handle: SharedHandle = { kind, buffer: cell.buffer, base: cell.base, name };
+  if (lockFile === undefined && extra === undefined) return handle;
+  return { ...handle, ...(lockFile === undefined ? {} : { lockFile }), ...(extra === undefined ? {} : { extra }) };
 }
 
-type Reviver = (cell: Cell, name: string | null, lockFile: LockFile | undefined) => unknown;
+type Reviver = (cell: Cell, name: string | null, lockFile: LockFile | undefined, extra: SharedArrayBuffer | undefined) => unknown;
 /** Frees what a dead owner (its OWNER-slot value) held in `slots`; true when it held something. */
 type Recoverer = (slots: Int32Array, deadOwner: number) => boolean;
 
@@ -195,7 +205,7 @@ export function revive(handle: SharedHandle): unknown {
   const cell = cellAt(handle.buffer, handle.base);
   const reviver = revivers.get(handle.kind);
   if (reviver === undefined) throw new Error(`unknown synchronization object kind ${handle.kind}`);
-  return reviver(cell, handle.name, handle.lockFile);
+  return reviver(cell, handle.name, handle.lockFile, handle.extra);
 }
 
 /**

@@ -38,6 +38,7 @@ describe('runspace phases', () => {
       progressed: () => {},
       record: () => {},
       partial: () => {},
+      itemStarted: () => {},
       exited: () => {},
     };
     const host = new RunspaceHost({ variables: {}, modules: [], startup: [], resourceLimits: undefined, env: undefined, argv: undefined, execArgv: undefined, spinBeforeSleepUs: 0, concurrency: 1, classInstances: 'refuse' }, events, false);
@@ -55,7 +56,7 @@ describe('runspace phases', () => {
   });
 
   test('a dedicated runspace is never idle: it only retires or exits', async () => {
-    const events: HostEvents = { ready: () => {}, taskDone: () => {}, progressed: () => {}, record: () => {}, partial: () => {}, exited: () => {} };
+    const events: HostEvents = { ready: () => {}, taskDone: () => {}, progressed: () => {}, record: () => {}, partial: () => {}, itemStarted: () => {}, exited: () => {} };
     const host = new RunspaceHost({ variables: {}, modules: [], startup: [], resourceLimits: undefined, env: undefined, argv: undefined, execArgv: undefined, spinBeforeSleepUs: 0, concurrency: 1, classInstances: 'refuse' }, events, true);
     expect(host.phase).toBe('dedicated');
     expect(() => host.moveTo('idle')).toThrow(InvariantError);

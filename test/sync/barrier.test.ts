@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Barrier, InvalidArgumentError, InvalidOperationError, RunspacePool, type RunspaceContext } from 'runspaces';
+import { Barrier, BarrierPostPhaseError, InvalidArgumentError, InvalidOperationError, RunspacePool, type RunspaceContext } from 'runspaces';
 
 let pool: RunspacePool;
 beforeAll(async () => {
@@ -95,6 +95,54 @@ describe('Barrier', () => {
     barrier.removeParticipants(1);
     expect(await waiting).toBe(true);
     expect(barrier.participantCount).toBe(1);
+  });
+
+  // dotnet/runtime BarrierTests: RunBarrierTest7a, RunBarrierTest10_PostPhaseException.
+  test('an action that throws fails the phase for every participant, in every runspace, with BarrierPostPhaseError; the next phase runs', async () => {
+    const barrier = new Barrier(3, (b) => {
+      if (b.currentPhaseNumber === 0) throw Object.assign(new RangeError('phase 0 went wrong'), { code: 'E_PHASE' });
+    });
+    const participant = (ctx: RunspaceContext<{ barrier: Barrier }>) => {
+      const outcomes: unknown[] = [];
+      for (let phase = 0; phase < 2; phase++) {
+        try {
+          outcomes.push(ctx.using.barrier.signalAndWait());
+        } catch (error) {
+          const { name, code, phase: failed, cause } = error as { name: string; code: string; phase: number; cause: Error & { code?: string } };
+          outcomes.push({ name, code, failed, cause: { name: cause.name, message: cause.message, code: cause.code, hasStack: cause.stack!.includes('phase 0 went wrong') } });
+        }
+      }
+      return outcomes;
+    };
+    const inRunspaces = [0, 1].map(() => pool.invoke(participant, { using: { barrier } }));
+    const here: unknown[] = [];
+    for (let phase = 0; phase < 2; phase++) here.push(await barrier.signalAndWaitAsync().catch((error: unknown) => error));
+    const expected = [
+      { name: 'BarrierPostPhaseError', code: 'ERR_BARRIER_POST_PHASE', failed: 0, cause: { name: 'RangeError', message: 'phase 0 went wrong', code: 'E_PHASE', hasStack: true } },
+      true,
+    ];
+    expect(await Promise.all(inRunspaces)).toEqual([expected, expected]);
+    expect(here[0]).toBeInstanceOf(BarrierPostPhaseError);
+    expect((here[0] as BarrierPostPhaseError).cause).toMatchObject({ message: 'phase 0 went wrong' });
+    expect(here[1]).toBe(true);
+    expect(barrier.currentPhaseNumber).toBe(2);
+  });
+
+  // dotnet/runtime BarrierTests: RunBarrierTest9_PostPhaseException (the action calls AddParticipant).
+  test('the action cannot add, remove or signal participants of its own barrier', async () => {
+    for (const change of ['add', 'remove', 'signal'] as const) {
+      const barrier = new Barrier(1, (b) => {
+        if (change === 'add') b.addParticipants(1);
+        else if (change === 'remove') b.removeParticipants(1);
+        else b.signalAndWait();
+      });
+      const error = await barrier.signalAndWaitAsync().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BarrierPostPhaseError);
+      expect((error as BarrierPostPhaseError).cause).toBeInstanceOf(InvalidOperationError);
+      // Nothing changed: the next phase still has its one participant.
+      expect(barrier.participantCount).toBe(1);
+      expect(barrier.currentPhaseNumber).toBe(1);
+    }
   });
 
   test('a blocking signalAndWait on the main thread is refused', () => {
