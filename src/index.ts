@@ -24,7 +24,7 @@ export { parallel, defaultPool } from './facade/default-pool.js';
 export type { ErrorAction, ForEachParallelOptions, LoopFunction, ProgressRecord } from './parallel/options.js';
 export type { LoopInput } from './parallel/input-source.js';
 export { Job } from './parallel/job.js';
-export type { JobData, JobEvents, JobState, JobStateChange, JobWaitOptions, ReceiveOptions, RemoveOptions } from './parallel/job.js';
+export type { JobData, JobEvents, JobFilter, JobState, JobStateChange, JobWaitOptions, ReceiveOptions, RemoveOptions } from './parallel/job.js';
 export { ThreadJob } from './parallel/thread-job.js';
 export type { JobScriptBlock, ThreadJobOptions } from './parallel/thread-job.js';
 export { ParallelChildJob, ParallelJob } from './parallel/parallel-job.js';

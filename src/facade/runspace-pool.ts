@@ -8,7 +8,7 @@
  */
 
 import { EventEmitter } from 'node:events';
-import { InvalidArgumentError, PoolClosedError } from '../errors.js';
+import { InvalidArgumentError, PoolClosedError, shown } from '../errors.js';
 import type { InvokeOptions, InvokeOptionsArgument, ModuleFunction, ScriptBlock } from '../pool/invocation.js';
 import type { RunspacePoolOptions } from '../pool/options.js';
 import { PoolCore } from '../pool/pool-core.js';
@@ -18,7 +18,7 @@ import type { Runspace } from '../pool/runspace.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { LoopInput } from '../parallel/input-source.js';
 import { JobTable } from '../parallel/job-table.js';
-import type { Job, JobState } from '../parallel/job.js';
+import type { Job, JobFilter } from '../parallel/job.js';
 import { normalizeLoopOptions, type ForEachParallelOptions, type LoopFunction } from '../parallel/options.js';
 import { ParallelJob } from '../parallel/parallel-job.js';
 import { ParallelLoop } from '../parallel/parallel-loop.js';
@@ -218,9 +218,24 @@ export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements As
     return job;
   }
 
-  /** The pool's jobs not yet removed, oldest first (PowerShell's `Get-Job`). */
-  getJobs(filter: { readonly name?: string; readonly state?: JobState } = {}): Job<unknown>[] {
-    return this.#jobs.list().filter((job) => (filter.name === undefined || job.name === filter.name) && (filter.state === undefined || job.state === filter.state));
+  /**
+   * The pool's jobs not yet removed, oldest first (PowerShell's `Get-Job`),
+   * those matching every filter given: `name` and `state` exactly, `command`
+   * as a substring of the job's `command` or a `RegExp` it matches.
+   *
+   * @example
+   * ```ts
+   * const downloads = pool.getJobs({ command: /download/, state: 'Running' });
+   * ```
+   */
+  getJobs(filter: JobFilter = {}): Job<unknown>[] {
+    const { name, state, command } = readOptions(filter, ['name', 'state', 'command'], 'filter') as JobFilter;
+    if (command !== undefined && typeof command !== 'string' && !(command instanceof RegExp)) {
+      throw new InvalidArgumentError('filter.command', `expected a string or a RegExp, got ${shown(command)}`);
+    }
+    const commandMatches = (job: Job<unknown>): boolean =>
+      command === undefined || (typeof command === 'string' ? job.command.includes(command) : new RegExp(command.source, command.flags.replace(/[gy]/g, '')).test(job.command));
+    return this.#jobs.list().filter((job) => (name === undefined || job.name === name) && (state === undefined || job.state === state) && commandMatches(job));
   }
 
   readonly #emitRecord = (record: StreamRecord): void => {

@@ -57,6 +57,14 @@ export interface JobWaitOptions {
   readonly signal?: AbortSignal;
 }
 
+/** What `pool.getJobs(filter)` selects by (PowerShell's `Get-Job -Name -State -Command`); every filter given must match. */
+export interface JobFilter {
+  readonly name?: string;
+  readonly state?: JobState;
+  /** A substring of the job's `command`, or a `RegExp` it matches. */
+  readonly command?: string | RegExp;
+}
+
 /** Options of `job.remove`. */
 export interface RemoveOptions {
   /** Stop a job that is still running, then remove it. Default false: refuse. */
@@ -64,6 +72,14 @@ export interface RemoveOptions {
 }
 
 const FINISHED: ReadonlySet<JobState> = new Set(['Completed', 'Failed', 'Stopped']);
+
+/** @internal What a job shows as its `command`: a script block's source, or `module#export`. */
+export function commandOf(fn: unknown): string {
+  if (typeof fn === 'function') return Function.prototype.toString.call(fn);
+  const target = fn as { module?: unknown; export?: unknown } | null;
+  const module = target?.module instanceof URL ? target.module.href : String(target?.module);
+  return `${module}#${typeof target?.export === 'string' ? target.export : 'default'}`;
+}
 
 let nextJobId = 1;
 
@@ -83,6 +99,11 @@ export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
   /** Unique in the process, increasing. */
   readonly id = nextJobId++;
   readonly name: string;
+  /**
+   * What the job runs, as `Get-Job` shows it: the script block's source, or
+   * `module#export` for a module function.
+   */
+  readonly command: string;
   #state: JobState = 'NotStarted';
   #reason: unknown;
   #output: T[] = [];
@@ -94,9 +115,10 @@ export abstract class Job<T = unknown> extends EventEmitter<JobEvents> {
   #resolveFinished!: () => void;
   #onRemove: ((job: Job<T>) => void) | undefined;
 
-  protected constructor(name: string | undefined, onRemove?: (job: Job<T>) => void) {
+  protected constructor(name: string | undefined, command: string, onRemove?: (job: Job<T>) => void) {
     super();
     this.name = name ?? `Job${this.id}`;
+    this.command = command;
     this.#onRemove = onRemove;
     this.#finished = new Promise((resolve) => {
       this.#resolveFinished = resolve;

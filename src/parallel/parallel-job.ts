@@ -10,7 +10,7 @@ import type { ModuleFunction } from '../pool/invocation.js';
 import type { LoopPool } from '../pool/loop-pool.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { LoopInput } from './input-source.js';
-import { Job } from './job.js';
+import { commandOf, Job } from './job.js';
 import { LoopEngine } from './loop-engine.js';
 import type { NormalizedLoopOptions } from './options.js';
 
@@ -29,7 +29,7 @@ import type { NormalizedLoopOptions } from './options.js';
 export class ParallelChildJob<R> extends Job<R> {
   /** @internal */
   constructor(readonly index: number, readonly parent: ParallelJob<R>) {
-    super(`${parent.name}[${index}]`);
+    super(`${parent.name}[${index}]`, parent.command);
   }
 
   /** @internal */
@@ -86,7 +86,7 @@ export class ParallelJob<R = unknown> extends Job<R> {
     name: string | undefined,
     onRemove: (job: Job<R>) => void,
   ) {
-    super(name, onRemove);
+    super(name, commandOf(fn), onRemove);
     const children = this.#children;
     // An array's items are all known now: each has its (NotStarted) child job from the start.
     if (Array.isArray(input)) for (let index = 0; index < input.length; index++) children.push(new ParallelChildJob<R>(index, this));

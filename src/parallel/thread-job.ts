@@ -12,7 +12,7 @@ import { validateUsing, type InternalInvokeOptions, type ModuleFunction } from '
 import type { Runspace } from '../pool/runspace.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { JobContext, RunspaceContext } from '../runspace/context.js';
-import { Job } from './job.js';
+import { commandOf, Job } from './job.js';
 
 /** A thread job's function: `ctx` (with `ctx.input`) first, then the job's `args`. */
 export type JobScriptBlock<A extends readonly unknown[] = unknown[], R = unknown, U = Readonly<Record<string, unknown>>> =
@@ -26,7 +26,11 @@ export interface ThreadJobOptions<A extends readonly unknown[] = unknown[], U = 
   readonly using?: U;
   /** The job's name. Default `Job<id>`. */
   readonly name?: string;
-  /** Runs first, in the same runspace (PowerShell's `-InitializationScript`). */
+  /**
+   * Runs first, in the same runspace (PowerShell's `-InitializationScript`).
+   * What it returns (unless `undefined`) comes first in the job's output, as
+   * PowerShell returns the initialization script's output before the job's.
+   */
   readonly initializationScript?: (ctx: RunspaceContext<U>) => unknown;
   /** Input objects, read as `ctx.input` (PowerShell's `-InputObject`). */
   readonly input?: Iterable<unknown>;
@@ -63,7 +67,7 @@ export class ThreadJob<R = unknown> extends Job<R> {
   constructor(fn: Function | ModuleFunction, options: ThreadJobOptions<readonly unknown[]>, onRemove: (job: Job<R>) => void) {
     const read = readOptions(options, ['name', 'initializationScript', 'input', 'using', 'args', 'baseUrl']) as ThreadJobOptions<readonly unknown[]>;
     if (read.name !== undefined && typeof read.name !== 'string') throw new InvalidArgumentError('name', 'expected a string');
-    super(read.name, onRemove);
+    super(read.name, commandOf(fn), onRemove);
     options = read;
     if (options.initializationScript !== undefined && typeof options.initializationScript !== 'function') {
       throw new InvalidArgumentError('initializationScript', 'expected a function (ctx) => ...');
@@ -101,12 +105,13 @@ export class ThreadJob<R = unknown> extends Job<R> {
       if (this.#abort.signal.aborted) throw new OperationCancelledError(this.#abort.signal.reason, false);
       this.setState('Running');
       if (this.#initialization !== undefined) {
-        await runspace.invoke(this.#initialization as (ctx: RunspaceContext) => unknown, {
+        const initialOutput = await runspace.invoke(this.#initialization as (ctx: RunspaceContext) => unknown, {
           using: this.#options.using as Readonly<Record<string, unknown>> | undefined,
           baseUrl: this.#options.baseUrl,
           signal: this.#options.signal,
           onRecord: this.#options.onRecord,
         });
+        if (initialOutput !== undefined) this.addOutput(initialOutput as R);
       }
       const output = await runspace.invoke(this.#fn as never, this.#options as never);
       // As a script block that returns nothing outputs nothing in PowerShell.

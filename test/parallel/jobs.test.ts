@@ -111,12 +111,41 @@ describe('thread jobs', () => {
   test('initializationScript runs first in the same runspace; input is ctx.input', async () => {
     await using pool = await RunspacePool.open({ maxRunspaces: 2 });
     const job = pool.startThreadJob((ctx) => ({ prefix: ctx.session.get('prefix'), input: ctx.input }), {
-      initializationScript: (ctx) => ctx.session.set('prefix', ctx.using.prefix),
+      initializationScript: (ctx) => {
+        ctx.session.set('prefix', ctx.using.prefix);
+      },
       using: { prefix: 'P' },
       input: new Set(['a', 'b']),
     });
     await job.wait();
     expect(job.receive().output).toEqual([{ prefix: 'P', input: ['a', 'b'] }]);
+  });
+
+  // PowerShell's ThreadJob tests: the initialization script's output comes before the job's.
+  test('what the initialization script returns comes first in the job\'s output', async () => {
+    await using pool = await RunspacePool.open({ maxRunspaces: 1 });
+    const job = pool.startThreadJob((ctx) => 'job output', { initializationScript: () => 'init output' });
+    await job.wait();
+    expect(job.receive().output).toEqual(['init output', 'job output']);
+  });
+
+  // Foreach-Object-Parallel.Tests.ps1 :: Verifies job Command property; Get-Job -Command.
+  test('a job\'s command is its script block\'s source (children too); getJobs filters by it', async () => {
+    await using pool = await RunspacePool.open({ maxRunspaces: 1 });
+    const greet = (ctx: JobContext) => 'Hello';
+    const thread = pool.startThreadJob(greet, { name: 'greeter' });
+    const loop = pool.forEachParallel([1], (n: number) => n + 1, { asJob: true });
+    const fromModule = pool.startThreadJob({ module: new URL('../fixtures/tasks.js', import.meta.url), export: 'digest' }, { args: ['x'] });
+    await Promise.all([thread.wait(), loop.wait(), fromModule.wait()]);
+    expect(thread.command).toBe(greet.toString());
+    expect(loop.command).toBe('(n) => n + 1');
+    expect(loop.childJobs[0]!.command).toBe(loop.command);
+    expect(fromModule.command).toMatch(/tasks\.js#digest$/);
+    expect(pool.getJobs({ command: 'Hello' })).toEqual([thread]);
+    expect(pool.getJobs({ command: /n \+ 1/g })).toEqual([loop]);
+    expect(pool.getJobs({ command: /#digest$/, state: 'Completed' })).toEqual([fromModule]);
+    expect(pool.getJobs({ command: 'nowhere' })).toEqual([]);
+    expect(() => pool.getJobs({ command: 42 as never })).toThrow(InvalidArgumentError);
   });
 
   test('getJobs lists jobs until removed; a running job is removed only with force', async () => {
