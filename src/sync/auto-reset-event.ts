@@ -70,4 +70,4 @@ export class AutoResetEvent extends EventHandle {
   }
 }
 
-registerKind(Kind.AutoResetEvent, AutoResetEvent, (cell, name) => EventHandle.adopt(AutoResetEvent, cell, name));
+registerKind(Kind.AutoResetEvent, AutoResetEvent, (cell, { name }) => EventHandle.adopt(AutoResetEvent, cell, name));

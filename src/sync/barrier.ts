@@ -37,7 +37,8 @@ import { isMainThread } from 'node:worker_threads';
 import { BarrierPostPhaseError, InvalidArgumentError, InvalidOperationError, messageOf, shown } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
-import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
+import { openExistingNamed, openNamed, tryOpenExistingNamed, type NamedCell } from './named.js';
+import { adoptCell, registerKind, shareCell, takeAdopted, type BarrierExtras, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
 
@@ -88,6 +89,7 @@ function assertParticipants(name: string, value: unknown, min: number): asserts 
 export class Barrier {
   readonly #cell: Cell;
   readonly #slots: Int32Array;
+  readonly #name: string | null;
   readonly #actionSource: string | null;
   /** Where the action's last error is written for every participant; none without an action. */
   readonly #failure: SharedArrayBuffer | undefined;
@@ -99,8 +101,9 @@ export class Barrier {
     const adopted = takeAdopted();
     if (adopted !== undefined) {
       this.#cell = adopted.cell;
-      this.#actionSource = adopted.name;
-      this.#failure = adopted.extra;
+      this.#name = adopted.name;
+      this.#actionSource = adopted.barrier?.action ?? null;
+      this.#failure = adopted.barrier?.failure;
     } else {
       assertParticipants('participantCount', participantCount, 0);
       if (postPhaseAction !== undefined && typeof postPhaseAction !== 'function') {
@@ -109,6 +112,7 @@ export class Barrier {
       this.#cell = newCell(Kind.Barrier);
       this.#cell.slots[Slot.Maximum] = participantCount;
       this.#action = postPhaseAction;
+      this.#name = null;
       this.#actionSource = postPhaseAction === undefined ? null : Function.prototype.toString.call(postPhaseAction);
       this.#failure = postPhaseAction === undefined ? undefined : new SharedArrayBuffer(FAILURE_BYTES);
     }
@@ -116,8 +120,48 @@ export class Barrier {
   }
 
   /** @internal */
-  static fromCell(cell: Cell, action: string | null, failure: SharedArrayBuffer | undefined): Barrier {
-    return adoptCell(cell, action, () => new Barrier(0), failure);
+  static fromCell(cell: Cell, name: string | null, extras: BarrierExtras | undefined): Barrier {
+    return adoptCell(cell, name, () => new Barrier(0), extras);
+  }
+
+  /**
+   * The barrier of this name in this process, created for `participantCount`
+   * when there is none. A named barrier has no post-phase action: the
+   * runspaces that open it by name would have no source to run it from.
+   *
+   * @example
+   * ```ts
+   * // in each of 4 runspaces:
+   * const { barrier } = Barrier.open('import-phases', 4);
+   * barrier.signalAndWait();
+   * ```
+   */
+  static open(name: string, participantCount: number): { barrier: Barrier; createdNew: boolean } {
+    assertParticipants('participantCount', participantCount, 0);
+    const found = openNamed(Kind.Barrier, name, (slots) => {
+      slots[Slot.Maximum] = participantCount;
+    });
+    return { barrier: Barrier.#named(found), createdNew: found.createdNew };
+  }
+
+  /** The barrier of this name; `WaitHandleNotFoundError` when there is none, `WaitHandleKindError` when the name is another kind's. */
+  static openExisting(name: string): Barrier {
+    return Barrier.#named(openExistingNamed(Kind.Barrier, name));
+  }
+
+  /** The barrier of this name, or undefined when there is none (or the name is another kind's). */
+  static tryOpenExisting(name: string): Barrier | undefined {
+    const found = tryOpenExistingNamed(Kind.Barrier, name);
+    return found === undefined ? undefined : Barrier.#named(found);
+  }
+
+  static #named(found: NamedCell): Barrier {
+    return Barrier.fromCell(found.cell, found.name, undefined);
+  }
+
+  /** The name given to `open`, or null. */
+  get name(): string | null {
+    return this.#name;
   }
 
   get participantCount(): number {
@@ -196,7 +240,7 @@ export class Barrier {
 
   /** @internal */
   toShared(): SharedHandle {
-    return shareCell(Kind.Barrier, this.#cell, this.#actionSource, undefined, this.#failure);
+    return shareCell(Kind.Barrier, this.#cell, this.#name, { barrier: { action: this.#actionSource, failure: this.#failure } });
   }
 
   /** The outcome of a wait in `phase`: a phase whose action threw is the action's error, for every participant. */
@@ -340,4 +384,4 @@ function rebuildError(described: DescribedError): Error {
   return error;
 }
 
-registerKind(Kind.Barrier, Barrier, (cell, action, _lockFile, failure) => Barrier.fromCell(cell, action, failure));
+registerKind(Kind.Barrier, Barrier, (cell, { name, barrier }) => Barrier.fromCell(cell, name, barrier));

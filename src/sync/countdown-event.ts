@@ -11,6 +11,7 @@
 import { InvalidArgumentError, InvalidOperationError, shown } from '../errors.js';
 import { Kind, Slot } from './arena.js';
 import { EventHandle } from './event-handle.js';
+import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { registerKind } from './shared-cells.js';
 
 function assertCount(name: string, value: unknown, min: number): asserts value is number {
@@ -45,6 +46,37 @@ export class CountdownEvent extends EventHandle {
       slots[Slot.State] = initialCount;
       slots[Slot.Maximum] = initialCount;
     });
+  }
+
+  /**
+   * The countdown of this name in this process, created with `initialCount`
+   * when there is none (the count is ignored when it exists).
+   *
+   * @example
+   * ```ts
+   * const { event: loaded } = CountdownEvent.open('modules-loaded', 3);
+   * loaded.signal();
+   * ```
+   */
+  static open(name: string, initialCount = 0): { event: CountdownEvent; createdNew: boolean } {
+    assertCount('initialCount', initialCount, 0);
+    const found = openNamed(Kind.CountdownEvent, name, (slots) => {
+      slots[Slot.State] = initialCount;
+      slots[Slot.Maximum] = initialCount;
+    });
+    return { event: EventHandle.adopt(CountdownEvent, found.cell, found.name), createdNew: found.createdNew };
+  }
+
+  /** The countdown of this name; `WaitHandleNotFoundError` when there is none, `WaitHandleKindError` when the name is another kind's. */
+  static openExisting(name: string): CountdownEvent {
+    const found = openExistingNamed(Kind.CountdownEvent, name);
+    return EventHandle.adopt(CountdownEvent, found.cell, found.name);
+  }
+
+  /** The countdown of this name, or undefined when there is none (or the name is another kind's). */
+  static tryOpenExisting(name: string): CountdownEvent | undefined {
+    const found = tryOpenExistingNamed(Kind.CountdownEvent, name);
+    return found === undefined ? undefined : EventHandle.adopt(CountdownEvent, found.cell, found.name);
   }
 
   /** Signals still needed. */
@@ -107,4 +139,4 @@ export class CountdownEvent extends EventHandle {
   }
 }
 
-registerKind(Kind.CountdownEvent, CountdownEvent, (cell, name) => EventHandle.adopt(CountdownEvent, cell, name));
+registerKind(Kind.CountdownEvent, CountdownEvent, (cell, { name }) => EventHandle.adopt(CountdownEvent, cell, name));

@@ -76,4 +76,4 @@ export class ManualResetEvent extends EventHandle {
   }
 }
 
-registerKind(Kind.ManualResetEvent, ManualResetEvent, (cell, name) => EventHandle.adopt(ManualResetEvent, cell, name));
+registerKind(Kind.ManualResetEvent, ManualResetEvent, (cell, { name }) => EventHandle.adopt(ManualResetEvent, cell, name));

@@ -382,7 +382,7 @@ export class Mutex {
 
   /** @internal What crosses a thread boundary in place of this mutex. */
   toShared(): SharedHandle {
-    return shareCell(Kind.Mutex, this.#cell, this.#name, this.#lockFile);
+    return shareCell(Kind.Mutex, this.#cell, this.#name, this.#lockFile === undefined ? undefined : { lockFile: this.#lockFile });
   }
 
   #takeFree(holder: Holder): void {
@@ -550,4 +550,4 @@ function recoverMutex(slots: Int32Array, deadOwner: number): boolean {
   return recoverOwned(slots, deadOwner);
 }
 
-registerKind(Kind.Mutex, Mutex, (cell, name, lockFile) => Mutex.fromCell(cell, name, lockFile), recoverMutex);
+registerKind(Kind.Mutex, Mutex, (cell, { name, lockFile }) => Mutex.fromCell(cell, name, lockFile), recoverMutex);

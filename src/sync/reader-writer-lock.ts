@@ -257,4 +257,4 @@ function recoverWriter(slots: Int32Array, deadOwner: number): boolean {
   return true;
 }
 
-registerKind(Kind.ReaderWriterLock, ReaderWriterLock, (cell, name) => ReaderWriterLock.fromCell(cell, name), recoverWriter);
+registerKind(Kind.ReaderWriterLock, ReaderWriterLock, (cell, { name }) => ReaderWriterLock.fromCell(cell, name), recoverWriter);

@@ -175,4 +175,4 @@ export class Semaphore {
   }
 }
 
-registerKind(Kind.Semaphore, Semaphore, (cell, name) => Semaphore.fromCell(cell, name));
+registerKind(Kind.Semaphore, Semaphore, (cell, { name }) => Semaphore.fromCell(cell, name));

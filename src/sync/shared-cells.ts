@@ -32,12 +32,18 @@ export interface SharedHandle {
   readonly kind: number;
   readonly buffer: SharedArrayBuffer;
   readonly base: number;
-  /** The name of a named primitive; for a Barrier, the source of its post-phase action. */
+  /** The name of a named primitive. */
   readonly name: string | null;
   /** A machine-wide mutex's lock file, which the receiving thread opens for itself. */
   readonly lockFile?: LockFile;
-  /** Bytes a primitive shares besides its cell (a Barrier: its post-phase action's last failure). */
-  readonly extra?: SharedArrayBuffer;
+  /** What a Barrier shares besides its cell. */
+  readonly barrier?: BarrierExtras;
+}
+
+/** A Barrier's post-phase action (its source) and where the action's last failure is written. */
+export interface BarrierExtras {
+  readonly action: string | null;
+  readonly failure: SharedArrayBuffer | undefined;
 }
 
 // ---- the main thread's side ----------------------------------------------------
@@ -141,7 +147,7 @@ export function noteCrossed(primitive: object, handle: SharedHandle, peer: numbe
 interface Adopted {
   readonly cell: Cell;
   readonly name: string | null;
-  readonly extra?: SharedArrayBuffer | undefined;
+  readonly barrier?: BarrierExtras | undefined;
 }
 
 /**
@@ -152,8 +158,8 @@ interface Adopted {
  */
 let adopted: Adopted | undefined;
 
-export function adoptCell<T>(cell: Cell, name: string | null, make: () => T, extra?: SharedArrayBuffer): T {
-  adopted = { cell, name, extra };
+export function adoptCell<T>(cell: Cell, name: string | null, make: () => T, barrier?: BarrierExtras): T {
+  adopted = { cell, name, barrier };
   try {
     return make();
   } finally {
@@ -168,13 +174,11 @@ export function takeAdopted(): Adopted | undefined {
 }
 
 /** What crosses a thread boundary in place of a primitive. */
-export function shareCell(kind: Kind, cell: Cell, name: string | null, lockFile?: LockFile, extra?: SharedArrayBuffer): SharedHandle {
-  const handle: SharedHandle = { kind, buffer: cell.buffer, base: cell.base, name };
-  if (lockFile === undefined && extra === undefined) return handle;
-  return { ...handle, ...(lockFile === undefined ? {} : { lockFile }), ...(extra === undefined ? {} : { extra }) };
+export function shareCell(kind: Kind, cell: Cell, name: string | null, more?: Pick<SharedHandle, 'lockFile' | 'barrier'>): SharedHandle {
+  return more === undefined ? { kind, buffer: cell.buffer, base: cell.base, name } : { kind, buffer: cell.buffer, base: cell.base, name, ...more };
 }
 
-type Reviver = (cell: Cell, name: string | null, lockFile: LockFile | undefined, extra: SharedArrayBuffer | undefined) => unknown;
+type Reviver = (cell: Cell, handle: SharedHandle) => unknown;
 /** Frees what a dead owner (its OWNER-slot value) held in `slots`; true when it held something. */
 type Recoverer = (slots: Int32Array, deadOwner: number) => boolean;
 
@@ -205,7 +209,7 @@ export function revive(handle: SharedHandle): unknown {
   const cell = cellAt(handle.buffer, handle.base);
   const reviver = revivers.get(handle.kind);
   if (reviver === undefined) throw new Error(`unknown synchronization object kind ${handle.kind}`);
-  return reviver(cell, handle.name, handle.lockFile, handle.extra);
+  return reviver(cell, handle);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Barrier, BarrierPostPhaseError, InvalidArgumentError, InvalidOperationError, RunspacePool, type RunspaceContext } from 'runspaces';
+import { Barrier, BarrierPostPhaseError, InvalidArgumentError, InvalidOperationError, RunspacePool, WaitHandleNotFoundError, type RunspaceContext } from 'runspaces';
 
 let pool: RunspacePool;
 beforeAll(async () => {
@@ -143,6 +143,26 @@ describe('Barrier', () => {
       expect(barrier.participantCount).toBe(1);
       expect(barrier.currentPhaseNumber).toBe(1);
     }
+  });
+
+  test('can be named: runspaces that open it by name meet the main thread at every phase', async () => {
+    const { barrier, createdNew } = Barrier.open('test-barrier-named', 3);
+    expect(createdNew).toBe(true);
+    expect(barrier.name).toBe('test-barrier-named');
+    const phases = 50;
+    const participant = async (ctx: RunspaceContext, rounds: number) => {
+      const { Barrier: NamedBarrier } = await import('runspaces');
+      const named = NamedBarrier.openExisting('test-barrier-named');
+      for (let phase = 0; phase < rounds; phase++) named.signalAndWait();
+      return named.currentPhaseNumber;
+    };
+    const inRunspaces = [0, 1].map(() => pool.invoke(participant, { args: [phases] }));
+    for (let phase = 0; phase < phases; phase++) await barrier.signalAndWaitAsync();
+    expect(await Promise.all(inRunspaces)).toEqual([phases, phases]);
+    // A named barrier crossing to a runspace keeps its name.
+    expect(await pool.invoke((ctx) => (ctx.using.barrier as Barrier).name, { using: { barrier } })).toBe('test-barrier-named');
+    expect(Barrier.tryOpenExisting('test-barrier-missing')).toBeUndefined();
+    expect(() => Barrier.openExisting('test-barrier-missing')).toThrow(WaitHandleNotFoundError);
   });
 
   test('a blocking signalAndWait on the main thread is refused', () => {

@@ -105,6 +105,25 @@ describe('AutoResetEvent', () => {
 });
 
 describe('CountdownEvent', () => {
+  test('can be named: runspaces open it by name and count down the one the main thread waits on', async () => {
+    const { event: loaded, createdNew } = CountdownEvent.open('Local\\test-countdown-named', 4);
+    expect(createdNew).toBe(true);
+    expect(CountdownEvent.open('test-countdown-named', 99)).toMatchObject({ createdNew: false });
+    const waiting = loaded.waitAsync({ timeout: 10_000 });
+    const names = await Promise.all([0, 1, 2, 3].map(async () => pool.invoke(async () => {
+      const { CountdownEvent: Countdown } = await import('runspaces');
+      const event = Countdown.openExisting('test-countdown-named');
+      event.signal();
+      return event.name;
+    })));
+    expect(names).toEqual(['test-countdown-named', 'test-countdown-named', 'test-countdown-named', 'test-countdown-named']);
+    expect(await waiting).toBe(true);
+    expect(CountdownEvent.tryOpenExisting('test-countdown-missing')).toBeUndefined();
+    ManualResetEvent.open('test-countdown-other-kind');
+    expect(CountdownEvent.tryOpenExisting('test-countdown-other-kind')).toBeUndefined();
+    expect(() => CountdownEvent.openExisting('test-countdown-other-kind')).toThrow(WaitHandleKindError);
+  });
+
   test('is set once every participant signals, across runspaces', async () => {
     const done = new CountdownEvent(40);
     const waiting = done.waitAsync({ timeout: 10_000 });
