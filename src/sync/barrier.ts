@@ -131,9 +131,13 @@ export class Barrier {
    *
    * @example
    * ```ts
-   * // in each of 4 runspaces:
-   * const { barrier } = Barrier.open('import-phases', 4);
-   * barrier.signalAndWait();
+   * const { barrier } = Barrier.open('import-phases', 2);
+   * const runspace = pool.invoke(async () => {
+   *   const { Barrier } = await import('runspaces');
+   *   Barrier.openExisting('import-phases').signalAndWait();   // found by name, no `using` needed
+   * });
+   * await barrier.signalAndWaitAsync();
+   * await runspace;
    * ```
    */
   static open(name: string, participantCount: number): { barrier: Barrier; createdNew: boolean } {
