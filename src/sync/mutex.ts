@@ -38,14 +38,15 @@
 import { AbandonedMutexError, InvalidArgumentError, OperationCancelledError, SynchronizationLockError, TimeoutError, WaitHandleNotFoundError } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import { lockFairAsync, lockFairBlocking, unlockFair } from './handoff-lock.js';
-import { lockOwnedAsync, lockOwnedBlocking, OWNED, recoverOwned, unlockOwned } from './owner-word-lock.js';
+import { lockOwnedAsync, lockOwnedBlocking, OWNED, recoverOwned, unlockOwned, watchUnlockOwned } from './owner-word-lock.js';
+import { WaitCanceller } from './cancel-waits.js';
 import { FileLock, isOpenAnywhere } from './machine/file-lock.js';
 import { isGlobalName, machineTarget, type LockFile } from './machine/lock-directory.js';
 import { openExistingNamed, openNamed, openNamedKey, tryOpenExistingKey, tryOpenExistingNamed } from './named.js';
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { isMainThread } from 'node:worker_threads';
-import { assertMayBlock, deadlineAndSignal, deadlineOf, waitTurn } from './waiting.js';
+import { assertMayBlock, deadlineAndSignal, deadlineOf, pollUntil, waitTurn } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
 import { cancelOptions, readOptions } from '../util/options.js';
 
@@ -140,6 +141,7 @@ export class Mutex {
   /** The machine-wide half, for a `Global\` mutex. */
   #machine: FileLock | undefined;
   #lockFile: LockFile | undefined;
+  readonly #canceller = new WaitCanceller();
 
   /** An unnamed mutex; pass it to runspaces as a `using` value or argument. */
   constructor(initiallyOwned = false, options: MutexOptions = {}) {
@@ -316,10 +318,53 @@ export class Mutex {
     }
     try {
       const [deadline, signal] = deadlineAndSignal(options);
-      return this.#acquireFor('thread', deadline, signal);
+      return this.#acquireFor('thread', deadline, this.#canceller.signalFor(signal));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * True while anyone holds the mutex (async-mutex's `isLocked`): a snapshot.
+   * For a `Global\` mutex, holders in this process only: another process's
+   * hold shows only by trying to take it.
+   */
+  isLocked(): boolean {
+    return Atomics.load(this.#slots, Slot.State) !== 0;
+  }
+
+  /**
+   * Resolves true once the mutex is free, without taking it (async-mutex's
+   * `waitForUnlock`); false on timeout; rejects with `OperationCancelledError`
+   * on abort or `cancel()`. Someone may take it first: to hold it, `acquire`.
+   * Wakes with the unlock in the default mode; a fair or `Global\` mutex is
+   * looked at every few milliseconds instead, so that a watcher never takes
+   * the handoff meant for the next owner.
+   *
+   * @example
+   * ```ts
+   * const { mutex } = Mutex.open('Local\\migration');
+   * if (await mutex.waitForUnlock({ timeout: 60_000 })) console.log('the migration finished');
+   * ```
+   */
+  async waitForUnlock(options?: MutexAcquireOptions): Promise<boolean> {
+    const [deadline, callerSignal] = deadlineAndSignal(options);
+    const signal = this.#canceller.signalFor(callerSignal);
+    if (this.#fair || this.#machine !== undefined) return pollUntil(() => !this.isLocked(), deadline, signal);
+    if (signal.aborted) throw new OperationCancelledError(signal.reason, false);
+    const outcome = await watchUnlockOwned(this.#slots, deadline, signal);
+    if (outcome === 'aborted') throw new OperationCancelledError(signal.reason, false);
+    return outcome;
+  }
+
+  /**
+   * Stops every `acquire`, `withLock` and `waitForUnlock` still waiting
+   * through this object (in this thread): each rejects with
+   * `OperationCancelledError`, holding nothing (async-mutex's `cancel`). The
+   * current owner keeps the mutex; later waits are unaffected.
+   */
+  cancel(): void {
+    this.#canceller.cancel(new Error('Mutex.cancel() stopped this wait.'));
   }
 
   /**
@@ -360,7 +405,7 @@ export class Mutex {
       const flow = currentFlowHolder()!;
       let abandoned = false;
       try {
-        if (!(await this.#acquireFor(flow, deadlineOf(timeout), signal))) throw new TimeoutError(timeout ?? 0, false);
+        if (!(await this.#acquireFor(flow, deadlineOf(timeout), this.#canceller.signalFor(signal)))) throw new TimeoutError(timeout ?? 0, false);
       } catch (error) {
         // A timeout or abort holds nothing; an abandoned mutex is held, flagged.
         if (!(error instanceof AbandonedMutexError)) throw error;

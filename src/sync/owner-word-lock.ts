@@ -27,6 +27,11 @@
  * out leaves the bit set: the next unlock sends one notify nobody needed,
  * which is harmless.
  *
+ * Watchers (`waitForUnlock`) sleep on the word like waiters, but take
+ * nothing when it frees. So that one of them never absorbs the single
+ * wake-up a sleeping acquirer needed, they count themselves in WAITERS, and
+ * an unlock wakes everyone while any watches.
+ *
  * @module
  */
 
@@ -76,7 +81,25 @@ export async function lockOwnedAsync(slots: Int32Array, deadline: number, signal
 }
 
 export function unlockOwned(slots: Int32Array): void {
-  if ((Atomics.exchange(slots, Slot.State, 0) & WAITED) !== 0) Atomics.notify(slots, Slot.State, 1);
+  if ((Atomics.exchange(slots, Slot.State, 0) & WAITED) !== 0) Atomics.notify(slots, Slot.State, Atomics.load(slots, Slot.Waiters) > 0 ? Infinity : 1);
+}
+
+/** Waits, holding nothing, until the lock is free: true, or false on timeout, 'aborted' on abort. */
+export async function watchUnlockOwned(slots: Int32Array, deadline: number, signal: AbortSignal | undefined): Promise<boolean | 'aborted'> {
+  // Counted before the word is marked: an unlock that sees the mark then sees the watcher.
+  Atomics.add(slots, Slot.Waiters, 1);
+  try {
+    for (;;) {
+      const word = Atomics.load(slots, Slot.State);
+      if (word === 0) return true;
+      if ((word & WAITED) === 0 && Atomics.compareExchange(slots, Slot.State, word, word | WAITED) !== word) continue;
+      const outcome = await waitWhile(slots, Slot.State, word | WAITED, deadline, signal);
+      if (outcome === 'aborted') return 'aborted';
+      if (outcome === 'timed-out') return Atomics.load(slots, Slot.State) === 0;
+    }
+  } finally {
+    Atomics.sub(slots, Slot.Waiters, 1);
+  }
 }
 
 /** Its owner died holding it: flag it abandoned (first), then release it as the owner would have. */

@@ -4,6 +4,11 @@
  * ## Slots
  * STATE is the current count (0..MAXIMUM); WAITERS counts threads and async
  * tasks waiting, so `release` skips `Atomics.notify` when nobody waits.
+ * BROADCAST (the OWNER slot, unused by a semaphore) counts the waiters a
+ * release of n permits might not reach by waking n: those taking several
+ * permits at once (`weight`) and those only watching (`waitForUnlock`). While
+ * there are any, a release wakes every waiter, so none of them absorbs a
+ * wake-up a plain waiter needed.
  *
  * ## Protocol
  * Take: compare-exchange count → count - 1 while count > 0. Otherwise a
@@ -23,15 +28,24 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { InvalidArgumentError, SemaphoreFullError, shown } from '../errors.js';
+import { InvalidArgumentError, SemaphoreFullError, TimeoutError, shown } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
+import { WaitCanceller } from './cancel-waits.js';
 import { timeoutMs } from '../util/deadline.js';
+import { cancelOptions, readOptions } from '../util/options.js';
 import type { MutexAcquireOptions } from './mutex.js';
 
 const TAKEN: Promise<boolean> = Promise.resolve(true);
+const BROADCAST = Slot.Owner;
+
+/** Options of `Semaphore.acquire`, `waitForUnlock` and `withLock`: how many permits, and how long to wait. */
+export interface SemaphoreAcquireOptions extends MutexAcquireOptions {
+  /** Permits taken (or waited for) at once, 1 to `maximumCount`. Default 1 (async-mutex's `weight`). */
+  readonly weight?: number;
+}
 
 function assertCounts(initialCount: unknown, maximumCount: unknown): asserts initialCount is number {
   if (typeof maximumCount !== 'number' || !Number.isInteger(maximumCount) || maximumCount < 1 || maximumCount > 0x7fffffff) {
@@ -70,6 +84,7 @@ function assertCounts(initialCount: unknown, maximumCount: unknown): asserts ini
 export class Semaphore {
   readonly #cell: Cell;
   readonly #name: string | null;
+  readonly #canceller = new WaitCanceller();
 
   constructor(initialCount: number, maximumCount: number) {
     const adopted = takeAdopted();
@@ -129,13 +144,73 @@ export class Semaphore {
     return blockUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, deadlineOf(timeoutMs('timeout', timeout)));
   }
 
-  /** Takes a permit without blocking: true when taken, false on timeout; rejects on abort. */
-  acquire(options?: MutexAcquireOptions): Promise<boolean> {
+  /**
+   * Takes a permit (or `weight` permits, all at once) without blocking: true
+   * when taken, false on timeout (nothing taken); rejects with
+   * `OperationCancelledError` on abort or `cancel()`.
+   */
+  acquire(options?: SemaphoreAcquireOptions): Promise<boolean> {
     if (options === undefined && this.#tryTake()) return TAKEN;
     try {
-      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, ...deadlineAndSignal(options));
+      const weight = this.#weight(options);
+      const [deadline, signal] = deadlineAndSignal(options);
+      const take = weight === 1 ? this.#take : () => this.#tryTake(weight);
+      return this.#wait(take, weight > 1, deadline, signal);
     } catch (error) {
       return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Resolves true once `weight` permits (default 1) are free, without taking
+   * them (async-mutex's `waitForUnlock`); false on timeout. Another caller
+   * may take them first: to hold them, `acquire`.
+   */
+  waitForUnlock(options?: SemaphoreAcquireOptions): Promise<boolean> {
+    try {
+      const weight = this.#weight(options);
+      const slots = this.#cell.slots;
+      return this.#wait(() => Atomics.load(slots, Slot.State) >= weight, true, ...deadlineAndSignal(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** True when no permit is free (async-mutex's `isLocked`); a snapshot, as `currentCount`. */
+  isLocked(): boolean {
+    return Atomics.load(this.#cell.slots, Slot.State) === 0;
+  }
+
+  /**
+   * Stops every `acquire`, `waitForUnlock` and `withLock` still waiting
+   * through this object (in this thread): each rejects with
+   * `OperationCancelledError` and takes nothing (async-mutex's `cancel`).
+   * Permits already held are untouched; later waits are unaffected.
+   */
+  cancel(): void {
+    this.#canceller.cancel(new Error('Semaphore.cancel() stopped this wait.'));
+  }
+
+  /**
+   * Runs `fn` holding `weight` permits (default 1) and releases them
+   * afterwards whatever happens (async-mutex's `runExclusive`). Throws
+   * `TimeoutError` when `timeout` passes before the permits are free.
+   *
+   * @example
+   * ```ts
+   * const bandwidth = new Semaphore(10, 10);
+   * const { download } = await import('./downloads.js');
+   * const body = await bandwidth.withLock(() => download(url), { weight: 4, timeout: 30_000 });   // a big file takes 4 of 10
+   * ```
+   */
+  async withLock<T>(fn: () => T | Promise<T>, options: SemaphoreAcquireOptions = {}): Promise<T> {
+    const weight = this.#weight(options);
+    const { timeout, signal } = cancelOptions(options);
+    if (!(await this.acquire({ timeout, signal, weight }))) throw new TimeoutError(timeout ?? 0, false);
+    try {
+      return await fn();
+    } finally {
+      this.release(weight);
     }
   }
 
@@ -153,7 +228,7 @@ export class Semaphore {
       const count = Atomics.load(slots, Slot.State);
       if (count + releaseCount > maximum) throw new SemaphoreFullError(maximum, releaseCount);
       if (Atomics.compareExchange(slots, Slot.State, count, count + releaseCount) === count) {
-        if (Atomics.load(slots, Slot.Waiters) > 0) Atomics.notify(slots, Slot.State, releaseCount);
+        if (Atomics.load(slots, Slot.Waiters) > 0) Atomics.notify(slots, Slot.State, Atomics.load(slots, BROADCAST) > 0 ? Infinity : releaseCount);
         return count;
       }
     }
@@ -164,14 +239,34 @@ export class Semaphore {
     return shareCell(Kind.Semaphore, this.#cell, this.#name);
   }
 
-  readonly #take = (): boolean => this.#tryTake();
+  readonly #take = (): boolean => this.#tryTake(1);
 
-  #tryTake(): boolean {
+  #tryTake(weight = 1): boolean {
     const slots = this.#cell.slots;
-    for (let count = Atomics.load(slots, Slot.State); count > 0; count = Atomics.load(slots, Slot.State)) {
-      if (Atomics.compareExchange(slots, Slot.State, count, count - 1) === count) return true;
+    for (let count = Atomics.load(slots, Slot.State); count >= weight; count = Atomics.load(slots, Slot.State)) {
+      if (Atomics.compareExchange(slots, Slot.State, count, count - weight) === count) return true;
     }
     return false;
+  }
+
+  /** An async wait, stopped by `cancel()` too; `broadcast` when a release of fewer permits than waiters must still reach it. */
+  async #wait(ready: () => boolean, broadcast: boolean, deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
+    const slots = this.#cell.slots;
+    if (broadcast) Atomics.add(slots, BROADCAST, 1);
+    try {
+      return await waitUntil(slots, Slot.State, Slot.Waiters, ready, deadline, this.#canceller.signalFor(signal));
+    } finally {
+      if (broadcast) Atomics.sub(slots, BROADCAST, 1);
+    }
+  }
+
+  #weight(options: SemaphoreAcquireOptions | undefined): number {
+    const { weight = 1 } = readOptions(options, ['weight']);
+    const maximum = this.maximumCount;
+    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > maximum) {
+      throw new InvalidArgumentError('weight', `expected an integer from 1 to the maximum count (${maximum}), got ${shown(weight)}`);
+    }
+    return weight;
   }
 }
 

@@ -163,6 +163,30 @@ export async function waitUntil(
 }
 
 /**
+ * Looks at `ready()` every few milliseconds (1, doubling to 16) until it
+ * holds, the deadline passes (then one last look) or `signal` aborts
+ * (`OperationCancelledError`): for waits that have no word of their own to
+ * sleep on without taking a wake-up meant for someone else.
+ */
+export async function pollUntil(ready: () => boolean, deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
+  for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
+    if (signal?.aborted) throw new OperationCancelledError(signal.reason, false);
+    if (ready()) return true;
+    const left = remaining(deadline);
+    if (left <= 0) return false;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(pause, left));
+      function done(): void {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+/**
  * Waits for `ahead` (the previous waiter of this thread's line) to settle,
  * until the deadline or an abort; keeps the event loop alive meanwhile, as
  * every async wait of this library does.
