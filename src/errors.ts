@@ -231,8 +231,10 @@ export class AbandonedMutexError extends RunspacesError {
   /**
    * @param previousOwnerPid For a machine-wide (`Global\`) mutex, the process
    *   that held it when it died, when known.
+   * @param mutexIndex From `WaitHandle.waitAny/waitAll`: the position of the
+   *   abandoned mutex in the handles waited on (.NET's `MutexIndex`).
    */
-  constructor(readonly mutex: unknown, readonly previousOwnerPid?: number) {
+  constructor(readonly mutex: unknown, readonly previousOwnerPid?: number, readonly mutexIndex?: number) {
     super(
       'ERR_ABANDONED_MUTEX',
       `The mutex was abandoned: its previous owner${previousOwnerPid === undefined ? '' : ` (process ${previousOwnerPid})`} ended without releasing it. You now own it; verify the state it protects, then release it.`,

@@ -89,7 +89,7 @@ describe('the published package', () => {
       'ParallelJob', 'ParallelLoop', 'ParallelLoopError', 'PoolClosedError', 'PoolQueueFullError', 'ProxyReleasedError', 'ReaderWriterLock', 'RelativeImportError',
       'RemotePropertyError', 'Runspace', 'RunspaceAffinity', 'RunspaceBrokenError', 'RunspaceOpenError', 'RunspacePool',
       'RunspaceReleasedError', 'RunspacesError', 'ScriptBlockClosureError', 'ScriptBlockError', 'Semaphore', 'SemaphoreFullError', 'SyncArenaFullError',
-      'SynchronizationLockError', 'ThreadJob', 'TimeoutError', 'UncloneableValueError', 'UsingFunctionError', 'WaitHandleKindError',
+      'SynchronizationLockError', 'ThreadJob', 'TimeoutError', 'UncloneableValueError', 'UsingFunctionError', 'WaitHandle', 'WaitHandleKindError',
       'WaitHandleNotFoundError', 'affinityStats', 'currentContext', 'defaultPool', 'getRemoteProperty', 'homeRunspaceId', 'isRemote',
       'noRunspaceAffinity', 'parallel', 'releaseRemote', 'runspaceAffinity', 'sessionState', 'setRemoteProperty',
     ]);

@@ -68,6 +68,10 @@ export class AutoResetEvent extends EventHandle {
   protected tryPass(): boolean {
     return Atomics.compareExchange(this.slots, Slot.State, 1, 0) === 1;
   }
+
+  protected override restorePass(): void {
+    this.set();
+  }
 }
 
 registerKind(Kind.AutoResetEvent, AutoResetEvent, (cell, { name }) => EventHandle.adopt(AutoResetEvent, cell, name));

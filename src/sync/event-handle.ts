@@ -72,6 +72,19 @@ export abstract class EventHandle {
     }
   }
 
+  /** @internal For `WaitHandle.waitAny/waitAll`: passes (consuming what an auto-reset event consumes) if the event lets a waiter through now. */
+  tryTakeForWait(): 'taken' | false {
+    return this.tryPass() ? 'taken' : false;
+  }
+
+  /** @internal Undoes `tryTakeForWait` (a `waitAll` that could not take every handle). */
+  untakeForWait(): void {
+    this.restorePass();
+  }
+
+  /** Undoes what `tryPass` consumed; events that consume nothing have nothing to undo. */
+  protected restorePass(): void {}
+
   /** Wakes waiters after STATE changed, unless nobody waits. */
   protected wake(count = Infinity): void {
     if (Atomics.load(this.#cell.slots, Slot.Waiters) > 0) Atomics.notify(this.#cell.slots, Slot.State, count);

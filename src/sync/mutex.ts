@@ -49,56 +49,11 @@ import { isMainThread } from 'node:worker_threads';
 import { assertMayBlock, deadlineAndSignal, deadlineOf, pollUntil, waitTurn } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
 import { cancelOptions, readOptions } from '../util/options.js';
+import type { LockInfo, MutexAcquireOptions, MutexOpenOptions, MutexOptions, WithLockOptions } from './mutex-options.js';
+
+export type { LockInfo, MutexAcquireOptions, MutexOpenOptions, MutexOptions, WithLockOptions } from './mutex-options.js';
 
 const ACQUIRED: Promise<boolean> = Promise.resolve(true);
-
-
-/** Options of `Mutex.acquire`. */
-export interface MutexAcquireOptions {
-  /** Milliseconds to wait; then `acquire` resolves false. Default: no limit. */
-  readonly timeout?: number;
-  /** Stops waiting: `acquire` rejects with `OperationCancelledError`, holding nothing. */
-  readonly signal?: AbortSignal;
-}
-
-/** Options of a new mutex. */
-export interface MutexOptions {
-  /**
-   * Hand ownership to the longest waiter instead of letting newcomers barge
-   * in. No waiter is ever overtaken, at a large cost in contended throughput
-   * (see docs/benchmarks.md). Default false.
-   */
-  readonly fair?: boolean;
-}
-
-/** Options of `Mutex.open`. */
-export interface MutexOpenOptions extends MutexOptions {
-  /** Own the mutex on return, when this call created it (`createdNew`). */
-  readonly initiallyOwned?: boolean;
-  /**
-   * For `Global\` names: the directory of the lock files. Every process
-   * sharing the mutex must use the same one. Default: the `RUNSPACES_LOCK_DIR`
-   * environment variable, else a directory private to this user under the OS
-   * temp dir.
-   */
-  readonly lockDirectory?: string;
-}
-
-/** Options of `mutex.withLock`: a timeout or signal, and what to do when the mutex was abandoned. */
-export interface WithLockOptions extends MutexAcquireOptions {
-  /**
-   * When the previous owner died holding the mutex: `'throw'` (default)
-   * releases it and throws `AbandonedMutexError`; `'continue'` runs the
-   * callback anyway, with `abandoned: true`.
-   */
-  readonly onAbandoned?: 'throw' | 'continue';
-}
-
-/** What `withLock` tells its callback. */
-export interface LockInfo {
-  /** True when the previous owner died holding the mutex: check what it protects. */
-  readonly abandoned: boolean;
-}
 
 /**
  * A mutual-exclusion lock shared by every runspace and the main thread.
@@ -322,6 +277,36 @@ export class Mutex {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * @internal For `WaitHandle.waitAny/waitAll`: takes the mutex for this
+   * thread if it is free (or already this caller's), without waiting;
+   * 'abandoned' when taken from an owner that died.
+   */
+  tryTakeForWait(): 'taken' | 'abandoned' | false {
+    const slots = this.#slots;
+    const local = this.#local;
+    if (local.holder === 'thread' || (local.flows > 0 && flowHolds(this.#id))) {
+      slots[Slot.Recursion]!++;
+      return 'taken';
+    }
+    const machine = this.#machine;
+    if (Atomics.compareExchange(slots, Slot.State, 0, machine === undefined ? this.#taken : OWNED) !== 0) return false;
+    try {
+      if (machine !== undefined) return this.#tryHoldMachine(machine) ? 'taken' : false;
+      this.#becomeOwner('thread');
+      return 'taken';
+    } catch (error) {
+      if (error instanceof AbandonedMutexError) return 'abandoned';
+      throw error;
+    }
+  }
+
+  /** @internal Gives back what `tryTakeForWait` took (a `waitAll` that could not take every handle); an abandonment it reported stands for the next owner. */
+  untakeForWait(abandoned: boolean): void {
+    if (abandoned) Atomics.store(this.#slots, Slot.Abandoned, 1);
+    this.releaseMutex();
   }
 
   /**

@@ -234,6 +234,16 @@ export class Semaphore {
     }
   }
 
+  /** @internal For `WaitHandle.waitAny/waitAll`: takes a permit if one is free, without waiting. */
+  tryTakeForWait(): 'taken' | false {
+    return this.#tryTake(1) ? 'taken' : false;
+  }
+
+  /** @internal Gives back the permit `tryTakeForWait` took. */
+  untakeForWait(): void {
+    this.release(1);
+  }
+
   /** @internal What crosses a thread boundary in place of this semaphore. */
   toShared(): SharedHandle {
     return shareCell(Kind.Semaphore, this.#cell, this.#name);

@@ -172,18 +172,24 @@ export async function pollUntil(ready: () => boolean, deadline: number, signal: 
   for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
     if (signal?.aborted) throw new OperationCancelledError(signal.reason, false);
     if (ready()) return true;
-    const left = remaining(deadline);
-    if (left <= 0) return false;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.min(pause, left));
-      function done(): void {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    if (!(await pauseAsync(pause, deadline, signal))) return ready();
   }
+}
+
+/** Waits `ms` (at most until the deadline), or until `signal` aborts; false when the deadline had already passed. */
+export async function pauseAsync(ms: number, deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
+  const left = remaining(deadline);
+  if (left <= 0) return false;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, Math.min(ms, left));
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+  return true;
 }
 
 /**
