@@ -50,6 +50,7 @@ export type { PostPhaseAction } from './sync/barrier.js';
 export { CountdownEvent } from './sync/countdown-event.js';
 export { ManualResetEvent } from './sync/manual-reset-event.js';
 export { ReaderWriterLock } from './sync/reader-writer-lock.js';
+export type { LockRecursionPolicy, ReaderWriterLockOptions } from './sync/reader-writer-lock.js';
 export type { WaitOptions } from './sync/event-handle.js';
 export {
   AbandonedMutexError,

@@ -121,7 +121,7 @@ export class Barrier {
 
   /** @internal */
   static fromCell(cell: Cell, name: string | null, extras: BarrierExtras | undefined): Barrier {
-    return adoptCell(cell, name, () => new Barrier(0), extras);
+    return adoptCell(cell, name, () => new Barrier(0), { barrier: extras });
   }
 
   /**

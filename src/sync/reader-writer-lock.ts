@@ -1,42 +1,56 @@
 /**
- * ReaderWriterLock: many readers or one writer, writers first.
+ * ReaderWriterLock: many readers or one writer, writers first; an
+ * upgradeable reader; recursion by policy (.NET's `ReaderWriterLockSlim`).
  *
  * ## Slots
  * ```
- *  STATE            readers inside (> 0), 0 free, -1 a writer inside
- *  OWNER            the writer's threadId + 1 while a writer is inside
- *  MAXIMUM (reused) writers waiting: while > 0, new readers wait
+ *  STATE              shares inside (> 0), 0 free, -1 a writer inside
+ *  OWNER              the writer's threadId + 1 while a writer is inside
+ *  MAXIMUM (reused)   writers waiting: while > 0, new readers wait
  *  RECURSION (reused) EPOCH: bumped by every change that may let a sleeper in
- *  WAITERS          readers and writers asleep, so exits skip notify when none
+ *  ABANDONED (reused) UPGRADER: the upgradeable reader's threadId + 1, or 0
+ *  WAITERS            readers and writers asleep, so exits skip notify when none
  * ```
  *
  * ## Protocol
  * A reader enters by compare-exchanging STATE s → s + 1, only when s >= 0
  * and no writer waits. A writer first counts itself as waiting (from then on
- * no new reader enters), then enters by compare-exchanging 0 → -1.
+ * no new reader enters), then enters by compare-exchanging 0 → -1. The
+ * upgradeable reader is a reader that also holds UPGRADER (one at a time);
+ * it upgrades by waiting as a writer for STATE to be 1 (itself alone) and
+ * compare-exchanging 1 → -1; leaving the write lock puts its share back (1).
  *
  * Sleepers watch EPOCH, not STATE. A reader held back only by a waiting
  * writer sees STATE 0; if it slept on STATE, the writer could enter and leave
  * (0 → -1 → 0) and notify before the reader was asleep, and the reader would
  * then sleep on an unchanged 0 for good (an ABA lost wake-up, found by this
  * module's tests). EPOCH only grows, so a change can never look like none.
- * The last reader out, a writer out, and a writer giving up (readers held
- * back only by it must look again) bump EPOCH and wake every sleeper.
+ * The last share out, a writer out, an upgrader out, and a writer giving up
+ * (readers held back only by it must look again) bump EPOCH and wake every
+ * sleeper.
+ *
+ * ## Threads and recursion
+ * Each thread counts, for the blocking forms, what it holds of each lock
+ * (read, upgradeable, write), and holds at most one share of STATE however
+ * often it entered: re-entering never waits behind a writer that waits for
+ * the thread itself. That count is what tells a recursion (refused under
+ * `NoRecursion`, counted under `SupportsRecursion`) and a reader asking to
+ * write (always refused: it would wait for itself forever). The async forms
+ * cannot tell one task of a thread from another, so they count nothing: two
+ * tasks of one thread are two callers, and they wait for each other.
  *
  * ## Guarantees
  * Writers never starve: once one waits, readers drain and no new one enters.
- * Readers can starve while writers keep coming (writer preference). Not
- * reentrant: a runspace blocking for the write lock it holds throws rather
- * than deadlock (async callers of one thread are told apart only by waiting). If a writer's runspace dies
- * inside, the pool frees the lock; readers are counted, not owned, so a
- * reader dying inside leaves its count behind (avoid long reads in runspaces
- * that may crash).
+ * Readers can starve while writers keep coming (writer preference). If a
+ * writer's or the upgrader's runspace dies inside, the pool frees what it
+ * held; plain readers are counted, not owned, so a reader dying inside
+ * leaves its share behind (avoid long reads in runspaces that may crash).
  *
  * @module
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { InvalidOperationError, SynchronizationLockError, TimeoutError } from '../errors.js';
+import { InvalidArgumentError, InvalidOperationError, SynchronizationLockError, TimeoutError, shown } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
@@ -44,19 +58,55 @@ import { SELF } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
-import { cancelOptions } from '../util/options.js';
+import { cancelOptions, readOptions } from '../util/options.js';
 
 const WRITERS_WAITING = Slot.Maximum;
 const EPOCH = Slot.Recursion;
+const UPGRADER = Slot.Abandoned;
+
+/** How a thread may re-enter a lock it holds (.NET's `LockRecursionPolicy`). */
+export type LockRecursionPolicy = 'NoRecursion' | 'SupportsRecursion';
+
+/** Options of a new (or newly opened) `ReaderWriterLock`. */
+export interface ReaderWriterLockOptions {
+  /**
+   * `'NoRecursion'` (default): a runspace entering a mode it already holds
+   * gets `InvalidOperationError` (.NET's `LockRecursionException`).
+   * `'SupportsRecursion'`: it enters again and must exit as often; reading
+   * under one's own write lock is allowed too. A reader asking to write or
+   * to become the upgradeable reader is refused either way.
+   */
+  readonly recursionPolicy?: LockRecursionPolicy;
+}
+
+/** What this thread holds of one lock through the blocking forms. */
+interface ThreadHolds {
+  read: number;
+  upgradeable: number;
+  write: number;
+}
+
+/** Per thread (this module is loaded once per thread), by cell id. */
+const holdsOf = new Map<number, ThreadHolds>();
+
+function recursionPolicy(options: unknown): LockRecursionPolicy {
+  const { recursionPolicy: policy = 'NoRecursion' } = readOptions(options, ['recursionPolicy']);
+  if (policy !== 'NoRecursion' && policy !== 'SupportsRecursion') {
+    throw new InvalidArgumentError('recursionPolicy', `expected 'NoRecursion' or 'SupportsRecursion', got ${shown(policy)}`);
+  }
+  return policy;
+}
 
 /**
  * A reader-writer lock shared by every runspace and the main thread: any
  * number of readers, or one writer; a waiting writer blocks new readers so
- * writers never starve.
+ * writers never starve. One reader at a time may hold it upgradeable and
+ * later write without letting go (`enterUpgradeableReadLock`).
  *
- * Blocking forms (`enterReadLock`, `enterWriteLock`, `tryEnter…`) are for
- * runspaces and refused on the main thread; `withReadLock`, `withWriteLock`,
- * `acquireRead` and `acquireWrite` never block an event loop.
+ * Blocking forms (`enterReadLock`, `enterUpgradeableReadLock`,
+ * `enterWriteLock`, `tryEnter…`) are for runspaces and refused on the main
+ * thread; `withReadLock`, `withWriteLock`, `acquireRead` and `acquireWrite`
+ * never block an event loop.
  *
  * @example
  * ```ts
@@ -69,12 +119,15 @@ export class ReaderWriterLock {
   readonly #cell: Cell;
   readonly #slots: Int32Array;
   readonly #name: string | null;
+  readonly #policy: LockRecursionPolicy;
 
-  constructor() {
+  constructor(options?: ReaderWriterLockOptions) {
     const adopted = takeAdopted();
     if (adopted !== undefined) {
       ({ cell: this.#cell, name: this.#name } = adopted);
+      this.#policy = adopted.recursionPolicy ?? 'NoRecursion';
     } else {
+      this.#policy = recursionPolicy(options);
       this.#cell = newCell(Kind.ReaderWriterLock);
       this.#name = null;
     }
@@ -82,36 +135,73 @@ export class ReaderWriterLock {
   }
 
   /** @internal */
-  static fromCell(cell: Cell, name: string | null): ReaderWriterLock {
-    return adoptCell(cell, name, () => new ReaderWriterLock());
+  static fromCell(cell: Cell, name: string | null, policy: LockRecursionPolicy | undefined): ReaderWriterLock {
+    return adoptCell(cell, name, () => new ReaderWriterLock(), { recursionPolicy: policy });
   }
 
-  static open(name: string): { lock: ReaderWriterLock; createdNew: boolean } {
+  /** The lock of this name in this process, created when there is none; `options` apply to this handle. */
+  static open(name: string, options?: ReaderWriterLockOptions): { lock: ReaderWriterLock; createdNew: boolean } {
+    const policy = recursionPolicy(options);
     const found = openNamed(Kind.ReaderWriterLock, name, () => undefined);
-    return { lock: ReaderWriterLock.fromCell(found.cell, found.name), createdNew: found.createdNew };
+    return { lock: ReaderWriterLock.fromCell(found.cell, found.name, policy), createdNew: found.createdNew };
   }
 
-  static openExisting(name: string): ReaderWriterLock {
+  static openExisting(name: string, options?: ReaderWriterLockOptions): ReaderWriterLock {
+    const policy = recursionPolicy(options);
     const found = openExistingNamed(Kind.ReaderWriterLock, name);
-    return ReaderWriterLock.fromCell(found.cell, found.name);
+    return ReaderWriterLock.fromCell(found.cell, found.name, policy);
   }
 
-  static tryOpenExisting(name: string): ReaderWriterLock | undefined {
+  static tryOpenExisting(name: string, options?: ReaderWriterLockOptions): ReaderWriterLock | undefined {
+    const policy = recursionPolicy(options);
     const found = tryOpenExistingNamed(Kind.ReaderWriterLock, name);
-    return found === undefined ? undefined : ReaderWriterLock.fromCell(found.cell, found.name);
+    return found === undefined ? undefined : ReaderWriterLock.fromCell(found.cell, found.name, policy);
   }
 
   get name(): string | null {
     return this.#name;
   }
 
-  /** Readers inside right now (a snapshot). */
+  get recursionPolicy(): LockRecursionPolicy {
+    return this.#policy;
+  }
+
+  /** Threads (and async holders) inside in read or upgradeable mode right now (a snapshot). */
   get currentReadCount(): number {
     return Math.max(0, Atomics.load(this.#slots, Slot.State));
   }
 
+  /** True when this thread holds the lock in read mode (through the blocking forms). */
+  get isReadLockHeld(): boolean {
+    return (this.#holds()?.read ?? 0) > 0;
+  }
+
+  /** True when this thread holds the lock upgradeable. */
+  get isUpgradeableReadLockHeld(): boolean {
+    return (this.#holds()?.upgradeable ?? 0) > 0;
+  }
+
+  /** True when this thread (a runspace, or an async task of the main thread) holds the write lock. */
   get isWriteLockHeld(): boolean {
-    return Atomics.load(this.#slots, Slot.State) === -1;
+    return Atomics.load(this.#slots, Slot.State) === -1 && this.#slots[Slot.Owner] === SELF;
+  }
+
+  /** Times this thread entered read mode and has not exited (more than 1 only under `SupportsRecursion`). */
+  get recursiveReadCount(): number {
+    return this.#holds()?.read ?? 0;
+  }
+
+  get recursiveUpgradeCount(): number {
+    return this.#holds()?.upgradeable ?? 0;
+  }
+
+  get recursiveWriteCount(): number {
+    return this.#holds()?.write ?? (this.isWriteLockHeld ? 1 : 0);
+  }
+
+  /** Writers waiting to enter (.NET's `WaitingWriteCount`): while any waits, new readers wait too. */
+  get waitingWriteCount(): number {
+    return Atomics.load(this.#slots, WRITERS_WAITING);
   }
 
   /** Blocks this runspace until it may read. */
@@ -122,24 +212,67 @@ export class ReaderWriterLock {
   /** Blocks this runspace until it may read (true) or `timeout` ms pass (false). */
   tryEnterReadLock(timeout?: number): boolean {
     if (isMainThread) assertMayBlock('ReaderWriterLock.enterReadLock', 'await lock.acquireRead() or lock.withReadLock()');
-    // Reading under one's own write lock would wait for oneself forever (.NET: LockRecursionException).
-    this.#refuseRecursion();
-    return blockUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadlineOf(timeoutMs('timeout', timeout)));
+    const deadline = deadlineOf(timeoutMs('timeout', timeout));
+    const holds = this.#holdsForEntry();
+    if (this.isWriteLockHeld) {
+      // Reading under one's own write lock: .NET allows it only with recursion (LockRecursionException otherwise).
+      this.#refuseUnlessRecursive(holds.write > 0, 'holds the write lock');
+      return this.#entered(holds, 'read');
+    }
+    if (holds.read > 0) this.#refuseUnlessRecursive(true, 'holds the read lock');
+    // The thread's share is already inside: entering again never waits behind a writer waiting for it.
+    if (holds.read > 0 || holds.upgradeable > 0) return this.#entered(holds, 'read');
+    return blockUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadline) && this.#entered(holds, 'read');
   }
 
   exitReadLock(): void {
-    const slots = this.#slots;
-    for (;;) {
-      const readers = Atomics.load(slots, Slot.State);
-      if (readers <= 0) throw new SynchronizationLockError('exitReadLock was called without a read lock held.');
-      if (Atomics.compareExchange(slots, Slot.State, readers, readers - 1) === readers) {
-        if (readers === 1) this.#wakeAll();
-        return;
-      }
+    const holds = this.#holds();
+    if (holds !== undefined && holds.read > 0) {
+      holds.read--;
+      this.#leaveShareIfLast(holds);
+      return;
     }
+    // An async reader (acquireRead): it counted nothing in this thread.
+    this.#exitShare('exitReadLock was called without a read lock held.');
   }
 
-  /** Blocks this runspace until it is the only writer, with no reader inside. */
+  /**
+   * Blocks this runspace until it holds the lock upgradeable: reading, and
+   * the only one who may later write without exiting first. One at a time;
+   * plain readers share the lock with it.
+   */
+  enterUpgradeableReadLock(): void {
+    this.tryEnterUpgradeableReadLock(undefined);
+  }
+
+  /** Blocks until it holds the lock upgradeable (true) or `timeout` ms pass (false). */
+  tryEnterUpgradeableReadLock(timeout?: number): boolean {
+    if (isMainThread) assertMayBlock('ReaderWriterLock.enterUpgradeableReadLock', 'a runspace: an async task cannot be told from another of its thread');
+    const deadline = deadlineOf(timeoutMs('timeout', timeout));
+    const holds = this.#holdsForEntry();
+    if (holds.read > 0 && holds.upgradeable === 0) {
+      throw new InvalidOperationError('This thread holds the read lock; a reader cannot become the upgradeable reader (it would wait for itself). Exit the read lock first.');
+    }
+    if (holds.upgradeable > 0 || this.isWriteLockHeld) {
+      this.#refuseUnlessRecursive(holds.upgradeable > 0 || holds.write > 0, holds.upgradeable > 0 ? 'holds the lock upgradeable' : 'holds the write lock');
+      if (holds.upgradeable === 0 && Atomics.compareExchange(this.#slots, UPGRADER, 0, SELF) !== 0) {
+        throw new InvalidOperationError('Another thread holds the lock upgradeable.');
+      }
+      return this.#entered(holds, 'upgradeable');
+    }
+    return blockUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryUpgradeable, deadline) && this.#entered(holds, 'upgradeable');
+  }
+
+  exitUpgradeableReadLock(): void {
+    const holds = this.#holds();
+    if (holds === undefined || holds.upgradeable === 0) throw new SynchronizationLockError('exitUpgradeableReadLock was called without the lock held upgradeable.');
+    if (holds.write > 0) throw new SynchronizationLockError('Exit the write lock before the upgradeable read lock.');
+    if (--holds.upgradeable > 0) return;
+    Atomics.store(this.#slots, UPGRADER, 0);
+    this.#leaveShareIfLast(holds, true);
+  }
+
+  /** Blocks this runspace until it is the only writer, with no reader inside (the upgradeable reader: none but itself). */
   enterWriteLock(): void {
     this.tryEnterWriteLock(undefined);
   }
@@ -147,25 +280,40 @@ export class ReaderWriterLock {
   /** Blocks this runspace until it may write (true) or `timeout` ms pass (false). */
   tryEnterWriteLock(timeout?: number): boolean {
     if (isMainThread) assertMayBlock('ReaderWriterLock.enterWriteLock', 'await lock.acquireWrite() or lock.withWriteLock()');
-    this.#refuseRecursion();
     const deadline = deadlineOf(timeoutMs('timeout', timeout));
+    const holds = this.#holdsForEntry();
+    if (holds.read > 0 && holds.upgradeable === 0 && !this.isWriteLockHeld) {
+      throw new InvalidOperationError('This thread holds the read lock; asking for the write lock would wait for itself forever. Exit the read lock first, or enter upgradeable to read before writing.');
+    }
+    if (this.isWriteLockHeld) {
+      this.#refuseUnlessRecursive(holds.write > 0, 'holds the write lock');
+      return this.#entered(holds, 'write');
+    }
+    const upgrading = holds.upgradeable > 0;
     Atomics.add(this.#slots, WRITERS_WAITING, 1);
     let entered = false;
     try {
-      entered = blockUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryWrite, deadline);
-      return entered;
+      entered = blockUntil(this.#slots, EPOCH, Slot.Waiters, upgrading ? this.#tryUpgrade : this.#tryWrite, deadline);
     } finally {
       this.#stopWaitingAsWriter(entered);
     }
+    return entered && this.#entered(holds, 'write');
   }
 
   exitWriteLock(): void {
     const slots = this.#slots;
-    if (Atomics.load(slots, Slot.State) !== -1 || slots[Slot.Owner] !== SELF) {
-      throw new SynchronizationLockError('exitWriteLock was called by code that does not hold the write lock.');
+    if (!this.isWriteLockHeld) throw new SynchronizationLockError('exitWriteLock was called by code that does not hold the write lock.');
+    const holds = this.#holds();
+    if (holds !== undefined && holds.write > 1) {
+      holds.write--;
+      return;
     }
+    if (holds !== undefined) holds.write = 0;
     slots[Slot.Owner] = 0;
-    Atomics.store(slots, Slot.State, 0);
+    // The upgradeable reader, or a writer that entered read under its own lock, is a reader again.
+    const stillReading = holds !== undefined && (holds.upgradeable > 0 || holds.read > 0);
+    Atomics.store(slots, Slot.State, stillReading ? 1 : 0);
+    if (holds !== undefined) this.#forgetIfEmpty(holds);
     this.#wakeAll();
   }
 
@@ -199,7 +347,7 @@ export class ReaderWriterLock {
     try {
       return await fn();
     } finally {
-      this.exitReadLock();
+      this.#exitShare('the read lock was released twice');
     }
   }
 
@@ -215,7 +363,7 @@ export class ReaderWriterLock {
 
   /** @internal */
   toShared(): SharedHandle {
-    return shareCell(Kind.ReaderWriterLock, this.#cell, this.#name);
+    return shareCell(Kind.ReaderWriterLock, this.#cell, this.#name, { recursionPolicy: this.#policy });
   }
 
   readonly #tryRead = (): boolean => {
@@ -224,16 +372,81 @@ export class ReaderWriterLock {
     return readers >= 0 && Atomics.load(slots, WRITERS_WAITING) === 0 && Atomics.compareExchange(slots, Slot.State, readers, readers + 1) === readers;
   };
 
+  /** A share, then the upgrader's place; the share is given back when another holds the place. */
+  readonly #tryUpgradeable = (): boolean => {
+    const slots = this.#slots;
+    if (Atomics.load(slots, UPGRADER) !== 0 || !this.#tryRead()) return false;
+    if (Atomics.compareExchange(slots, UPGRADER, 0, SELF) === 0) return true;
+    this.#exitShare('internal: upgradeable share lost');
+    return false;
+  };
+
   readonly #tryWrite = (): boolean => {
     if (Atomics.compareExchange(this.#slots, Slot.State, 0, -1) !== 0) return false;
     this.#slots[Slot.Owner] = SELF;
     return true;
   };
 
-  #refuseRecursion(): void {
-    if (Atomics.load(this.#slots, Slot.State) === -1 && this.#slots[Slot.Owner] === SELF) {
-      throw new InvalidOperationError('This thread already holds the write lock; entering the lock again, to read or to write, would wait for itself forever: a ReaderWriterLock is not reentrant.');
+  /** The upgradeable reader writes once its share is the only one inside. */
+  readonly #tryUpgrade = (): boolean => {
+    if (Atomics.compareExchange(this.#slots, Slot.State, 1, -1) !== 1) return false;
+    this.#slots[Slot.Owner] = SELF;
+    return true;
+  };
+
+  #holds(): ThreadHolds | undefined {
+    return holdsOf.get(this.#slots[Slot.Id]!);
+  }
+
+  /** What this thread holds, to enter with; recorded only once an entry succeeds ({@link #entered}). */
+  #holdsForEntry(): ThreadHolds {
+    const holds = this.#holds() ?? { read: 0, upgradeable: 0, write: 0 };
+    // An async writer of this thread (acquireWrite) holds the lock without a count here.
+    if (holds.write === 0 && this.isWriteLockHeld && holds.read === 0 && holds.upgradeable === 0) {
+      throw new InvalidOperationError('This thread already holds the write lock through acquireWrite/withWriteLock; entering the lock again from the same thread would wait for itself forever.');
     }
+    return holds;
+  }
+
+  #refuseUnlessRecursive(allowedWithRecursion: boolean, what: string): void {
+    if (this.#policy === 'SupportsRecursion' && allowedWithRecursion) return;
+    throw new InvalidOperationError(
+      `This thread already ${what}; entering again would wait for itself forever. Open the lock with { recursionPolicy: 'SupportsRecursion' } to re-enter (LockRecursionException in .NET).`,
+    );
+  }
+
+  /** After a read or upgradeable exit: the thread's share leaves when it holds nothing more that needs it. */
+  #leaveShareIfLast(holds: ThreadHolds, wakeUpgraders = false): void {
+    if (holds.read > 0 || holds.upgradeable > 0 || holds.write > 0) {
+      if (wakeUpgraders) this.#wakeAll();
+      return;
+    }
+    this.#forgetIfEmpty(holds);
+    this.#exitShare('internal: share already gone');
+    if (wakeUpgraders) this.#wakeAll();
+  }
+
+  #exitShare(message: string): void {
+    const slots = this.#slots;
+    for (;;) {
+      const readers = Atomics.load(slots, Slot.State);
+      if (readers <= 0) throw new SynchronizationLockError(message);
+      if (Atomics.compareExchange(slots, Slot.State, readers, readers - 1) === readers) {
+        // The last share out lets a writer in; the second-last lets an upgrader upgrade.
+        if (readers <= 2) this.#wakeAll();
+        return;
+      }
+    }
+  }
+
+  #entered(holds: ThreadHolds, mode: keyof ThreadHolds): true {
+    holds[mode]++;
+    holdsOf.set(this.#slots[Slot.Id]!, holds);
+    return true;
+  }
+
+  #forgetIfEmpty(holds: ThreadHolds): void {
+    if (holds.read === 0 && holds.upgradeable === 0 && holds.write === 0) holdsOf.delete(this.#slots[Slot.Id]!);
   }
 
   #stopWaitingAsWriter(entered: boolean): void {
@@ -248,13 +461,29 @@ export class ReaderWriterLock {
   }
 }
 
-/** A writer died inside: free the lock and wake everyone to look again (readers are counted, not owned). */
-function recoverWriter(slots: Int32Array, deadOwner: number): boolean {
-  if (Atomics.load(slots, Slot.State) !== -1 || Atomics.compareExchange(slots, Slot.Owner, deadOwner, 0) !== deadOwner) return false;
-  Atomics.store(slots, Slot.State, 0);
-  Atomics.add(slots, EPOCH, 1);
-  Atomics.notify(slots, EPOCH);
-  return true;
+/**
+ * A runspace died inside: free what it owned (the write lock, the
+ * upgradeable reader's place and share) and wake everyone to look again.
+ * Plain readers are counted, not owned: their shares stay.
+ */
+function recoverOwner(slots: Int32Array, deadOwner: number): boolean {
+  let recovered = false;
+  if (Atomics.load(slots, Slot.State) === -1 && Atomics.compareExchange(slots, Slot.Owner, deadOwner, 0) === deadOwner) {
+    Atomics.store(slots, Slot.State, 0);
+    // An upgraded writer's share went with the write lock.
+    Atomics.compareExchange(slots, UPGRADER, deadOwner, 0);
+    recovered = true;
+  } else if (Atomics.compareExchange(slots, UPGRADER, deadOwner, 0) === deadOwner) {
+    for (let readers = Atomics.load(slots, Slot.State); readers > 0; readers = Atomics.load(slots, Slot.State)) {
+      if (Atomics.compareExchange(slots, Slot.State, readers, readers - 1) === readers) break;
+    }
+    recovered = true;
+  }
+  if (recovered) {
+    Atomics.add(slots, EPOCH, 1);
+    Atomics.notify(slots, EPOCH);
+  }
+  return recovered;
 }
 
-registerKind(Kind.ReaderWriterLock, ReaderWriterLock, (cell, { name }) => ReaderWriterLock.fromCell(cell, name), recoverWriter);
+registerKind(Kind.ReaderWriterLock, ReaderWriterLock, (cell, { name, recursionPolicy: policy }) => ReaderWriterLock.fromCell(cell, name, policy), recoverOwner);

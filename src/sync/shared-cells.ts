@@ -38,6 +38,8 @@ export interface SharedHandle {
   readonly lockFile?: LockFile;
   /** What a Barrier shares besides its cell. */
   readonly barrier?: BarrierExtras;
+  /** A ReaderWriterLock handle's recursion policy. */
+  readonly recursionPolicy?: 'NoRecursion' | 'SupportsRecursion';
 }
 
 /** A Barrier's post-phase action (its source) and where the action's last failure is written. */
@@ -148,6 +150,7 @@ interface Adopted {
   readonly cell: Cell;
   readonly name: string | null;
   readonly barrier?: BarrierExtras | undefined;
+  readonly recursionPolicy?: 'NoRecursion' | 'SupportsRecursion' | undefined;
 }
 
 /**
@@ -158,8 +161,8 @@ interface Adopted {
  */
 let adopted: Adopted | undefined;
 
-export function adoptCell<T>(cell: Cell, name: string | null, make: () => T, barrier?: BarrierExtras): T {
-  adopted = { cell, name, barrier };
+export function adoptCell<T>(cell: Cell, name: string | null, make: () => T, extras?: Pick<Adopted, 'barrier' | 'recursionPolicy'>): T {
+  adopted = { cell, name, ...extras };
   try {
     return make();
   } finally {
@@ -174,7 +177,7 @@ export function takeAdopted(): Adopted | undefined {
 }
 
 /** What crosses a thread boundary in place of a primitive. */
-export function shareCell(kind: Kind, cell: Cell, name: string | null, more?: Pick<SharedHandle, 'lockFile' | 'barrier'>): SharedHandle {
+export function shareCell(kind: Kind, cell: Cell, name: string | null, more?: Pick<SharedHandle, 'lockFile' | 'barrier' | 'recursionPolicy'>): SharedHandle {
   return more === undefined ? { kind, buffer: cell.buffer, base: cell.base, name } : { kind, buffer: cell.buffer, base: cell.base, name, ...more };
 }
 
