@@ -276,6 +276,17 @@ export class WaitHandleKindError extends RunspacesError {
   }
 }
 
+/**
+ * The synchronization object was disposed (`dispose()`, or `using`): it
+ * cannot be used any more (.NET's `ObjectDisposedException`). Open the name
+ * again, or make a new one.
+ */
+export class ObjectDisposedError extends RunspacesError {
+  constructor(readonly objectName: string) {
+    super('ERR_OBJECT_DISPOSED', `This ${objectName} was disposed; it cannot be used any more.`);
+  }
+}
+
 /** A blocking wait was called on the main thread, where it would freeze the event loop. */
 export class BlockingWaitError extends RunspacesError {
   constructor(method: string, alternative: string) {

@@ -57,6 +57,7 @@ export {
   BarrierPostPhaseError,
   AffinityClassError,
   BlockingWaitError,
+  ObjectDisposedError,
   InvalidArgumentError,
   InvalidOperationError,
   LockDirectoryError,

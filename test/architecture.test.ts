@@ -85,7 +85,7 @@ describe('the published package', () => {
     expect(Object.keys(api).sort()).toEqual([
       'AbandonedMutexError', 'AffinityClassError', 'AutoResetEvent', 'Barrier', 'BarrierPostPhaseError', 'BlockingWaitError', 'CountdownEvent',
       'InvalidArgumentError', 'InvalidOperationError', 'InvalidPoolStateError', 'Job', 'LockDirectoryError', 'ManualResetEvent',
-      'ModuleExportError', 'Mutex', 'NoRunspaceAffinity', 'OperationCancelledError', 'ParallelChildJob', 'ParallelItemError',
+      'ModuleExportError', 'Mutex', 'NoRunspaceAffinity', 'ObjectDisposedError', 'OperationCancelledError', 'ParallelChildJob', 'ParallelItemError',
       'ParallelJob', 'ParallelLoop', 'ParallelLoopError', 'PoolClosedError', 'PoolQueueFullError', 'ProxyReleasedError', 'ReaderWriterLock', 'RelativeImportError',
       'RemotePropertyError', 'Runspace', 'RunspaceAffinity', 'RunspaceBrokenError', 'RunspaceOpenError', 'RunspacePool',
       'RunspaceReleasedError', 'RunspacesError', 'ScriptBlockClosureError', 'ScriptBlockError', 'Semaphore', 'SemaphoreFullError', 'SyncArenaFullError',

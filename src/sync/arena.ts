@@ -23,9 +23,21 @@
  *  7     ID          the creator, once           process-unique id: the same cell, whichever object views it
  * ```
  *
- * The arena's header is a spin lock for creating names (held for a few
- * hundred nanoseconds), the count of names, and the next cell id; after the
- * cells come the names themselves, UTF-16, 128 units each.
+ * The arena's header is a spin lock for opening and freeing names (held for
+ * a few hundred nanoseconds), the count of entries ever used, and the next
+ * cell id; after the cells come the names themselves, UTF-16, 128 units
+ * each, then each name's count of live handles.
+ *
+ * ## Freeing names
+ * Every object that views a named cell, in any thread, counts as a handle:
+ * one made by `open`, one made when a primitive crosses to another thread
+ * (counted by the sender, so a copy in flight keeps the name), each dropped
+ * by `dispose()` or when the object is collected. When the count reaches 0
+ * the entry is free: its name length is set to 0 (lookups skip it) and the
+ * next new name takes it, with its slots zeroed and a fresh cell id, so state
+ * a thread kept by the old id never applies to the new object. Opening and
+ * freeing both take the spin lock: an open cannot find a name in the instant
+ * its last handle frees it.
  *
  * @module
  */
@@ -71,8 +83,9 @@ const NEXT_ID = 2;
 export const ARENA_CELLS = 1024;
 export const MAX_NAME_LENGTH = 128;
 const CELLS_BYTES = (HEADER_INTS + ARENA_CELLS * CELL_INTS) * 4;
-const NAME_ENTRY_UNITS = MAX_NAME_LENGTH + 2; // length, padding, then the units
-const ARENA_BYTES = CELLS_BYTES + ARENA_CELLS * NAME_ENTRY_UNITS * 2;
+const NAME_ENTRY_UNITS = MAX_NAME_LENGTH + 2; // length (0: a free entry), padding, then the units
+const NAMES_BYTES = ARENA_CELLS * NAME_ENTRY_UNITS * 2;
+const ARENA_BYTES = CELLS_BYTES + NAMES_BYTES + ARENA_CELLS * 4;
 
 
 /** A cell: the shared slots of one primitive. */
@@ -115,8 +128,16 @@ export function newCell(kind: Kind): Cell {
 export function* namedCells(): Generator<Cell> {
   const buffer = syncArena();
   const header = new Int32Array(buffer, 0, HEADER_INTS);
+  const units = new Uint16Array(buffer, CELLS_BYTES);
   const count = Atomics.load(header, COUNT);
-  for (let i = 0; i < count; i++) yield cellAt(buffer, HEADER_INTS + i * CELL_INTS);
+  for (let i = 0; i < count; i++) if (Atomics.load(units, i * NAME_ENTRY_UNITS) !== 0) yield cellAt(buffer, HEADER_INTS + i * CELL_INTS);
+}
+
+/** Names in use right now (entries not freed). */
+export function namedCount(): number {
+  let count = 0;
+  for (const _ of namedCells()) count++;
+  return count;
 }
 
 /** Strips the `Local\` prefix. `Global\` names are machine-wide, which only `Mutex` offers (it handles them before this). */
@@ -140,36 +161,97 @@ function nameMatches(units: Uint16Array, index: number, name: string): boolean {
 }
 
 /**
- * Finds the named cell, or creates it with `init` when `create` is true.
- * Creation happens under the arena's spin lock, so two threads opening a new
- * name at once get one cell and exactly one of them `createdNew`.
+ * Finds the named cell, or creates it with `init` when `create` is true, and
+ * counts one more handle on it. Under the arena's spin lock, so two threads
+ * opening a new name at once get one cell and exactly one of them
+ * `createdNew`, and no open finds a name its last handle is freeing.
  */
 export function lookupNamed(name: string, create: boolean, init: (slots: Int32Array) => void): { cell: Cell; createdNew: boolean } | undefined {
-  const buffer = syncArena();
-  const header = new Int32Array(buffer, 0, HEADER_INTS);
-  const units = new Uint16Array(buffer, CELLS_BYTES);
-  const find = (count: number): Cell | undefined => {
-    for (let i = 0; i < count; i++) if (nameMatches(units, i, name)) return cellAt(buffer, HEADER_INTS + i * CELL_INTS);
-    return undefined;
-  };
-  const existing = find(Atomics.load(header, COUNT));
-  if (existing || !create) return existing ? { cell: existing, createdNew: false } : undefined;
-  while (Atomics.compareExchange(header, LOCK, 0, 1) !== 0);
+  const arena = arenaViews();
+  const { buffer, header, units, handles } = arena;
+  lockArena(header);
   try {
     const count = Atomics.load(header, COUNT);
-    const raced = find(count);
-    if (raced) return { cell: raced, createdNew: false };
-    if (count >= ARENA_CELLS) throw new SyncArenaFullError(ARENA_CELLS);
-    const cell = cellAt(buffer, HEADER_INTS + count * CELL_INTS);
-    const at = count * NAME_ENTRY_UNITS;
-    units[at] = name.length;
+    let free = -1;
+    for (let i = 0; i < count; i++) {
+      if (units[i * NAME_ENTRY_UNITS] === 0) {
+        if (free < 0) free = i;
+        continue;
+      }
+      if (!nameMatches(units, i, name)) continue;
+      Atomics.add(handles, i, 1);
+      return { cell: cellAt(buffer, HEADER_INTS + i * CELL_INTS), createdNew: false };
+    }
+    if (!create) return undefined;
+    const index = free >= 0 ? free : count;
+    if (index >= ARENA_CELLS) throw new SyncArenaFullError(ARENA_CELLS);
+    const cell = cellAt(buffer, HEADER_INTS + index * CELL_INTS);
+    // A reused entry starts clean: a fresh id, so no thread's state for the old object applies.
+    cell.slots.fill(0);
+    const at = index * NAME_ENTRY_UNITS;
     for (let i = 0; i < name.length; i++) units[at + 2 + i] = name.charCodeAt(i);
     init(cell.slots);
     Atomics.store(cell.slots, Slot.Id, Atomics.add(header, NEXT_ID, 1) + 1);
-    // Publishing the count last makes the cell visible only once complete.
-    Atomics.store(header, COUNT, count + 1);
+    Atomics.store(handles, index, 1);
+    // The length last: the entry is found only once complete.
+    Atomics.store(units, at, name.length);
+    if (index === count) Atomics.store(header, COUNT, count + 1);
     return { cell, createdNew: true };
   } finally {
     Atomics.store(header, LOCK, 0);
   }
+}
+
+/** True when a name is in use, without counting a handle. */
+export function namedExists(name: string): boolean {
+  const { header, units } = arenaViews();
+  const count = Atomics.load(header, COUNT);
+  for (let i = 0; i < count; i++) if (nameMatches(units, i, name)) return true;
+  return false;
+}
+
+/** One more handle on a named cell that already has one (a copy about to cross to another thread). */
+export function retainNamed(cell: Cell): void {
+  Atomics.add(arenaViews().handles, arenaIndex(cell), 1);
+}
+
+/** One handle fewer on a named cell; the last one frees the name. */
+export function releaseNamed(cell: Cell): void {
+  const { header, units, handles } = arenaViews();
+  const index = arenaIndex(cell);
+  lockArena(header);
+  try {
+    if (Atomics.sub(handles, index, 1) !== 1) return;
+    Atomics.store(units, index * NAME_ENTRY_UNITS, 0);
+  } finally {
+    Atomics.store(header, LOCK, 0);
+  }
+}
+
+function arenaIndex(cell: Cell): number {
+  return (cell.base - HEADER_INTS) / CELL_INTS;
+}
+
+interface ArenaViews {
+  readonly buffer: SharedArrayBuffer;
+  readonly header: Int32Array;
+  readonly units: Uint16Array;
+  readonly handles: Int32Array;
+}
+let views: ArenaViews | undefined;
+
+/** Views of this thread's arena, made once (a primitive crossing counts a handle here every time). */
+function arenaViews(): ArenaViews {
+  const buffer = syncArena();
+  if (views?.buffer === buffer) return views;
+  return (views = {
+    buffer,
+    header: new Int32Array(buffer, 0, HEADER_INTS),
+    units: new Uint16Array(buffer, CELLS_BYTES, NAMES_BYTES / 2),
+    handles: new Int32Array(buffer, CELLS_BYTES + NAMES_BYTES, ARENA_CELLS),
+  });
+}
+
+function lockArena(header: Int32Array): void {
+  while (Atomics.compareExchange(header, LOCK, 0, 1) !== 0);
 }

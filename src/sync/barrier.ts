@@ -37,6 +37,7 @@ import { isMainThread } from 'node:worker_threads';
 import { BarrierPostPhaseError, InvalidArgumentError, InvalidOperationError, messageOf, shown } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
+import { HandleState } from './handles.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed, type NamedCell } from './named.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type BarrierExtras, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
@@ -94,6 +95,7 @@ export class Barrier {
   /** Where the action's last error is written for every participant; none without an action. */
   readonly #failure: SharedArrayBuffer | undefined;
   #action: PostPhaseAction | undefined;
+  readonly #handle: HandleState;
   /** The error of the action this object ran last, handed to its own caller as is. */
   #ownFailure: { readonly phase: number; readonly error: unknown } | undefined;
 
@@ -117,6 +119,7 @@ export class Barrier {
       this.#failure = postPhaseAction === undefined ? undefined : new SharedArrayBuffer(FAILURE_BYTES);
     }
     this.#slots = this.#cell.slots;
+    this.#handle = new HandleState(this, this.#cell, 'Barrier');
   }
 
   /** @internal */
@@ -184,6 +187,7 @@ export class Barrier {
 
   /** Adds participants to the current and later phases; returns the phase they join. */
   addParticipants(count = 1): number {
+    this.#handle.assertLive();
     assertParticipants('count', count, 1);
     this.#refuseFromAction('addParticipants');
     for (;;) {
@@ -195,6 +199,7 @@ export class Barrier {
 
   /** Removes participants that have not arrived; completes the phase if the rest are all there. */
   removeParticipants(count = 1): void {
+    this.#handle.assertLive();
     assertParticipants('count', count, 1);
     this.#refuseFromAction('removeParticipants');
     const slots = this.#slots;
@@ -220,6 +225,7 @@ export class Barrier {
 
   /** Arrives and blocks this runspace until every participant has (true) or `timeout` ms pass (false, arrival withdrawn). */
   signalAndWait(timeout?: number): boolean {
+    this.#handle.assertLive();
     this.#refuseFromAction('signalAndWait');
     if (isMainThread) assertMayBlock('Barrier.signalAndWait', 'await barrier.signalAndWaitAsync()');
     const deadline = deadlineOf(timeoutMs('timeout', timeout));
@@ -230,6 +236,7 @@ export class Barrier {
 
   /** Arrives and waits without blocking: true when the phase completed, false on timeout (arrival withdrawn); rejects on abort. */
   async signalAndWaitAsync(options?: WaitOptions): Promise<boolean> {
+    this.#handle.assertLive();
     const [deadline, signal] = deadlineAndSignal(options);
     const phase = this.#arrive();
     let passed: boolean;
@@ -242,8 +249,22 @@ export class Barrier {
     return this.#passed(phase, passed || !this.#withdraw(phase));
   }
 
+  /**
+   * Disposes this object (also `using`): later calls throw
+   * `ObjectDisposedError`; a name is freed once every object viewing it, in
+   * any thread, is disposed or collected.
+   */
+  dispose(): void {
+    this.#handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   /** @internal */
   toShared(): SharedHandle {
+    this.#handle.retainForCrossing();
     return shareCell(Kind.Barrier, this.#cell, this.#name, { barrier: { action: this.#actionSource, failure: this.#failure } });
   }
 

@@ -13,6 +13,9 @@ import type { MutexAcquireOptions } from './mutex.js';
 import { adoptCell, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
+import { ObjectDisposedError } from '../errors.js';
+import { WaitCanceller } from './cancel-waits.js';
+import { HandleState } from './handles.js';
 
 /** Options of an async wait: `timeout` ms (then false), `signal` (then `OperationCancelledError`). */
 export type WaitOptions = MutexAcquireOptions;
@@ -23,6 +26,8 @@ export abstract class EventHandle {
   readonly #cell: Cell;
   readonly #name: string | null;
   readonly #kind: Kind;
+  readonly #handle: HandleState;
+  readonly #canceller = new WaitCanceller();
 
   /** `init` sets up a new cell; it is skipped when wrapping an existing one. */
   protected constructor(kind: Kind, init: (slots: Int32Array) => void) {
@@ -30,11 +35,12 @@ export abstract class EventHandle {
     const adopted = takeAdopted();
     if (adopted !== undefined) {
       ({ cell: this.#cell, name: this.#name } = adopted);
-      return;
+    } else {
+      this.#cell = newCell(kind);
+      init(this.#cell.slots);
+      this.#name = null;
     }
-    this.#cell = newCell(kind);
-    init(this.#cell.slots);
-    this.#name = null;
+    this.#handle = new HandleState(this, this.#cell, new.target.name);
   }
 
   /** @internal Builds an instance of `ctor` around an existing cell. */
@@ -48,6 +54,7 @@ export abstract class EventHandle {
   }
 
   protected get slots(): Int32Array {
+    this.#handle.assertLive();
     return this.#cell.slots;
   }
 
@@ -58,18 +65,36 @@ export abstract class EventHandle {
 
   /** Blocks this runspace's thread until the event lets it pass (true) or `timeout` ms pass (false). Refused on the main thread. */
   waitOne(timeout?: number): boolean {
+    this.#handle.assertLive();
     if (isMainThread) assertMayBlock(`${this.constructor.name}.waitOne`, `await ${this.constructor.name.replace(/^./, (c) => c.toLowerCase())}.waitAsync()`);
     return blockUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, deadlineOf(timeoutMs('timeout', timeout)));
   }
 
   /** Waits without blocking: true when the event let it pass, false on timeout; rejects on abort. */
   waitAsync(options?: WaitOptions): Promise<boolean> {
+    if (this.#handle.disposed) return Promise.reject(new ObjectDisposedError(this.constructor.name));
     if (options === undefined && this.tryPass()) return READY;
     try {
-      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, ...deadlineAndSignal(options));
+      const [deadline, signal] = deadlineAndSignal(options);
+      return waitUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#pass, deadline, this.#canceller.signalFor(signal));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Disposes this object (also `using`): pending waits reject (`OperationCancelledError`, its
+   * reason an `ObjectDisposedError`) and later calls throw `ObjectDisposedError`; a name is freed once every object
+   * viewing it, in any thread, is disposed or collected.
+   */
+  dispose(): void {
+    if (this.#handle.disposed) return;
+    this.#canceller.cancel(new ObjectDisposedError(this.constructor.name));
+    this.#handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /** @internal For `WaitHandle.waitAny/waitAll`: passes (consuming what an auto-reset event consumes) if the event lets a waiter through now. */
@@ -92,6 +117,7 @@ export abstract class EventHandle {
 
   /** @internal What crosses a thread boundary in place of this object. */
   toShared(): SharedHandle {
+    this.#handle.retainForCrossing();
     return shareCell(this.#kind, this.#cell, this.#name);
   }
 }

@@ -40,6 +40,15 @@ export function unlockFair(slots: Int32Array): void {
   }
 }
 
+/** Its owner died holding it: flag it abandoned (first), then hand it on as the owner would have. */
+export function recoverFair(slots: Int32Array, deadOwner: number): boolean {
+  if (Atomics.compareExchange(slots, Slot.Owner, deadOwner, 0) !== deadOwner) return false;
+  Atomics.store(slots, Slot.Recursion, 0);
+  Atomics.store(slots, Slot.Abandoned, 1);
+  unlockFair(slots);
+  return true;
+}
+
 /** What a waiter does after each sleep: true = owns the lock. */
 function afterWake(slots: Int32Array, outcome: string): boolean {
   return outcome === 'notified' && Atomics.compareExchange(slots, Slot.State, HANDED_OFF, 2) === HANDED_OFF;

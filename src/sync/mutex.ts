@@ -2,47 +2,34 @@
  * Mutex: .NET's `System.Threading.Mutex` over shared memory.
  *
  * ## The lock word (cell slot STATE)
- * Unfair (the default): the futex mutex with its owner in the word, see
- * `owner-word-lock.ts`. Fair: the hand-off protocol of `handoff-lock.ts`.
+ * Unfair (the default, "barging": a thread arriving as the lock is released
+ * may take it before a woken waiter, many times faster under contention):
+ * the futex mutex with its owner in the word, see `owner-word-lock.ts`.
+ * Fair: the hand-off protocol of `handoff-lock.ts`.
  *
- * ## Fairness
- * Unfair ("barging"): a thread arriving as the lock is released may take it
- * before a woken waiter. Under contention this is many times faster than
- * handing off in order (a strict FIFO lock in JS measured 30× slower), at the
- * price of no bound on how long one waiter can lose the race.
- *
- * ## Owner and recursion
- * The lock word names the owning thread (a fair mutex, whose word is the
- * hand-off protocol of `handoff-lock.ts`, keeps it in OWNER); RECURSION
- * counts how many times it acquired beyond the first (so taking a free lock
- * writes nothing else). Only the owner writes them (and the supervisor, when
- * the owner is dead). Re-acquiring by the owner only counts; it must release as often.
- * See `ownership.ts` for how async flows of one thread are told apart.
- *
- * ## Abandonment
- * When a runspace dies holding the mutex, the pool frees it and sets the
- * ABANDONED slot; the next acquirer owns it and gets `AbandonedMutexError`.
+ * ## Owner, recursion, abandonment
+ * The lock word names the owning thread (a fair mutex keeps it in OWNER);
+ * RECURSION counts acquisitions beyond the first. A runspace dying holding
+ * it is recovered by the pool, with ABANDONED set for the next owner. See
+ * `ownership.ts` for how async flows of one thread are told apart.
  *
  * ## Machine-wide (`Global\`) mutexes
- * A `Global\` name adds an OS file lock behind the in-process lock (see
- * `machine/file-lock.ts`). Threads of one process first take the in-process
- * lock, so only one of them ever asks the operating system; the file lock is
- * taken by the first acquisition and let go by the last release, recursion
- * staying in shared memory. A process that dies holding it leaves its id in
- * the lock file, and the next owner, in any process, gets
- * `AbandonedMutexError`.
+ * An OS file lock behind the in-process lock (`machine/file-lock.ts`): only
+ * one thread of a process asks the OS; a dead process's id left in the lock
+ * file makes the next owner, in any process, get `AbandonedMutexError`.
  *
  * @module
  */
 
-import { AbandonedMutexError, InvalidArgumentError, OperationCancelledError, SynchronizationLockError, TimeoutError, WaitHandleNotFoundError } from '../errors.js';
-import { Kind, newCell, Slot, type Cell } from './arena.js';
-import { lockFairAsync, lockFairBlocking, unlockFair } from './handoff-lock.js';
+import { AbandonedMutexError, InvalidArgumentError, ObjectDisposedError, OperationCancelledError, SynchronizationLockError, TimeoutError, WaitHandleNotFoundError } from '../errors.js';
+import { Kind, namedExists, newCell, Slot, type Cell } from './arena.js';
+import { lockFairAsync, lockFairBlocking, recoverFair, unlockFair } from './handoff-lock.js';
 import { lockOwnedAsync, lockOwnedBlocking, OWNED, recoverOwned, unlockOwned, watchUnlockOwned } from './owner-word-lock.js';
 import { WaitCanceller } from './cancel-waits.js';
+import { HandleState } from './handles.js';
 import { FileLock, isOpenAnywhere } from './machine/file-lock.js';
 import { isGlobalName, machineTarget, type LockFile } from './machine/lock-directory.js';
-import { openExistingNamed, openNamed, openNamedKey, tryOpenExistingKey, tryOpenExistingNamed } from './named.js';
+import { openExistingNamed, openNamed, openNamedKey, tryOpenExistingNamed } from './named.js';
 import { currentFlowHolder, flowHolds, localCell, runHolding, SELF, type Holder, type LocalCell } from './ownership.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { isMainThread } from 'node:worker_threads';
@@ -97,6 +84,7 @@ export class Mutex {
   #machine: FileLock | undefined;
   #lockFile: LockFile | undefined;
   readonly #canceller = new WaitCanceller();
+  readonly #handle: HandleState;
 
   /** An unnamed mutex; pass it to runspaces as a `using` value or argument. */
   constructor(initiallyOwned = false, options: MutexOptions = {}) {
@@ -110,6 +98,7 @@ export class Mutex {
       this.#name = null;
     }
     this.#slots = this.#cell.slots;
+    this.#handle = new HandleState(this, this.#cell, 'Mutex');
     this.#fair = this.#slots[Slot.Maximum] === 1;
     this.#taken = this.#fair ? 1 : OWNED;
     this.#local = localCell(this.#slots[Slot.Id]!);
@@ -190,7 +179,7 @@ export class Mutex {
     options = readOptions(options, ['lockDirectory']) as Pick<MutexOpenOptions, 'lockDirectory'>;
     if (isGlobalName(name)) {
       const target = machineTarget(name, options.lockDirectory);
-      if (tryOpenExistingKey(Kind.Mutex, target.key) === undefined && !isOpenAnywhere(target.lockFile.path)) return undefined;
+      if (!namedExists(target.key) && !isOpenAnywhere(target.lockFile.path)) return undefined;
       return Mutex.#openMachine(name, options).mutex;
     }
     const found = tryOpenExistingNamed(Kind.Mutex, name);
@@ -223,6 +212,7 @@ export class Mutex {
    * when its last owner died holding it. Refused on the main thread.
    */
   waitOne(timeout?: number): boolean {
+    this.#handle.assertLive();
     if (isMainThread) assertMayBlock('Mutex.waitOne', 'await mutex.acquire() or mutex.withLock()');
     const slots = this.#slots;
     if (this.#local.holder === 'thread') {
@@ -256,6 +246,7 @@ export class Mutex {
    * died holding it. Inside `withLock` on this mutex it re-enters.
    */
   acquire(options?: MutexAcquireOptions): Promise<boolean> {
+    if (this.#handle.disposed) return Promise.reject(new ObjectDisposedError('Mutex'));
     const local = this.#local;
     if (local.flows > 0 && flowHolds(this.#id)) {
       this.#slots[Slot.Recursion]!++;
@@ -279,12 +270,9 @@ export class Mutex {
     }
   }
 
-  /**
-   * @internal For `WaitHandle.waitAny/waitAll`: takes the mutex for this
-   * thread if it is free (or already this caller's), without waiting;
-   * 'abandoned' when taken from an owner that died.
-   */
+  /** @internal For `WaitHandle`: takes the mutex if free (or this caller's) without waiting; 'abandoned' from a dead owner. */
   tryTakeForWait(): 'taken' | 'abandoned' | false {
+    this.#handle.assertLive();
     const slots = this.#slots;
     const local = this.#local;
     if (local.holder === 'thread' || (local.flows > 0 && flowHolds(this.#id))) {
@@ -315,6 +303,7 @@ export class Mutex {
    * hold shows only by trying to take it.
    */
   isLocked(): boolean {
+    this.#handle.assertLive();
     return Atomics.load(this.#slots, Slot.State) !== 0;
   }
 
@@ -333,6 +322,7 @@ export class Mutex {
    * ```
    */
   async waitForUnlock(options?: MutexAcquireOptions): Promise<boolean> {
+    this.#handle.assertLive();
     const [deadline, callerSignal] = deadlineAndSignal(options);
     const signal = this.#canceller.signalFor(callerSignal);
     if (this.#fair || this.#machine !== undefined) return pollUntil(() => !this.isLocked(), deadline, signal);
@@ -353,11 +343,35 @@ export class Mutex {
   }
 
   /**
+   * Disposes this object (.NET's `Dispose`; also `using`): pending waits reject
+   * (`OperationCancelledError`) and later calls throw `ObjectDisposedError`; a name is freed once every
+   * object viewing it, in any thread, is disposed or collected. A held mutex
+   * stays held (as in .NET): release it first.
+   *
+   * @example
+   * ```ts
+   * const { mutex } = Mutex.open('Local\\report');
+   * await mutex.withLock(() => console.log('writing the report'));
+   * mutex.dispose();
+   * ```
+   */
+  dispose(): void {
+    if (this.#handle.disposed) return;
+    this.#canceller.cancel(new ObjectDisposedError('Mutex'));
+    this.#handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /**
    * Releases one acquisition. Throws `SynchronizationLockError` when the caller
    * does not own the mutex (another thread, or an unrelated async task of this
    * thread while a `withLock` holds it).
    */
   releaseMutex(): void {
+    this.#handle.assertLive();
     const holder = this.#local.holder;
     if (holder !== 'thread' && (holder === undefined || !flowHolds(this.#id))) throw new SynchronizationLockError();
     const slots = this.#slots;
@@ -375,6 +389,7 @@ export class Mutex {
    * Throws `TimeoutError` when `timeout` passes first.
    */
   async withLock<T>(fn: (info: LockInfo) => T | Promise<T>, options: WithLockOptions = {}): Promise<T> {
+    this.#handle.assertLive();
     const { timeout, signal } = cancelOptions(options);
     const { onAbandoned } = readOptions(options, ['onAbandoned']);
     const slots = this.#slots;
@@ -412,6 +427,7 @@ export class Mutex {
 
   /** @internal What crosses a thread boundary in place of this mutex. */
   toShared(): SharedHandle {
+    this.#handle.retainForCrossing();
     return shareCell(Kind.Mutex, this.#cell, this.#name, this.#lockFile === undefined ? undefined : { lockFile: this.#lockFile });
   }
 
@@ -569,15 +585,6 @@ export class Mutex {
 }
 
 /** Its owner died holding it: flag it abandoned (first), then release it as the owner would have. */
-function recoverMutex(slots: Int32Array, deadOwner: number): boolean {
-  if (slots[Slot.Maximum] === 1) {
-    if (Atomics.compareExchange(slots, Slot.Owner, deadOwner, 0) !== deadOwner) return false;
-    Atomics.store(slots, Slot.Recursion, 0);
-    Atomics.store(slots, Slot.Abandoned, 1);
-    unlockFair(slots);
-    return true;
-  }
-  return recoverOwned(slots, deadOwner);
-}
+const recoverMutex = (slots: Int32Array, deadOwner: number): boolean => (slots[Slot.Maximum] === 1 ? recoverFair(slots, deadOwner) : recoverOwned(slots, deadOwner));
 
 registerKind(Kind.Mutex, Mutex, (cell, { name, lockFile }) => Mutex.fromCell(cell, name, lockFile), recoverMutex);

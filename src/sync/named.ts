@@ -1,12 +1,14 @@
 /**
  * Opening named primitives: the `open` / `openExisting` / `tryOpenExisting`
  * trio every kind shares, with the kind check that keeps one name to one kind.
+ * Each cell returned carries one counted handle (see arena.ts), which the
+ * object built around it owns.
  *
  * @module
  */
 
 import { WaitHandleKindError, WaitHandleNotFoundError } from '../errors.js';
-import { KIND_NAMES, lookupNamed, normalizeName, Slot, type Cell, type Kind } from './arena.js';
+import { KIND_NAMES, lookupNamed, normalizeName, releaseNamed, Slot, type Cell, type Kind } from './arena.js';
 
 export interface NamedCell {
   readonly cell: Cell;
@@ -15,9 +17,12 @@ export interface NamedCell {
   readonly createdNew: boolean;
 }
 
+/** Refuses a cell of another kind, giving back the handle its lookup counted. */
 function checkKind(cell: Cell, kind: Kind, asked: string): void {
   const found = Atomics.load(cell.slots, Slot.Kind);
-  if (found !== kind) throw new WaitHandleKindError(asked, KIND_NAMES[found] ?? 'unknown object', KIND_NAMES[kind] ?? 'object');
+  if (found === kind) return;
+  releaseNamed(cell);
+  throw new WaitHandleKindError(asked, KIND_NAMES[found] ?? 'unknown object', KIND_NAMES[kind] ?? 'object');
 }
 
 /** The cell of this name, created with `init` (which must set nothing but the cell's own slots) when new. */
@@ -45,9 +50,13 @@ export function tryOpenExistingNamed(kind: Kind, name: string): NamedCell | unde
   return tryOpenExistingKey(kind, normalizeName(name));
 }
 
-export function tryOpenExistingKey(kind: Kind, key: string): NamedCell | undefined {
+function tryOpenExistingKey(kind: Kind, key: string): NamedCell | undefined {
   const found = lookupNamed(key, false, () => undefined);
-  if (found === undefined || Atomics.load(found.cell.slots, Slot.Kind) !== kind) return undefined;
+  if (found === undefined) return undefined;
+  if (Atomics.load(found.cell.slots, Slot.Kind) !== kind) {
+    releaseNamed(found.cell);
+    return undefined;
+  }
   return { cell: found.cell, name: key, createdNew: false };
 }
 

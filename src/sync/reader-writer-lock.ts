@@ -50,11 +50,13 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { InvalidArgumentError, InvalidOperationError, SynchronizationLockError, TimeoutError, shown } from '../errors.js';
+import { InvalidArgumentError, InvalidOperationError, ObjectDisposedError, SynchronizationLockError, TimeoutError, shown } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import type { WaitOptions } from './event-handle.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { SELF } from './ownership.js';
+import { WaitCanceller } from './cancel-waits.js';
+import { HandleState } from './handles.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
 import { timeoutMs } from '../util/deadline.js';
@@ -120,6 +122,8 @@ export class ReaderWriterLock {
   readonly #slots: Int32Array;
   readonly #name: string | null;
   readonly #policy: LockRecursionPolicy;
+  readonly #handle: HandleState;
+  readonly #canceller = new WaitCanceller();
 
   constructor(options?: ReaderWriterLockOptions) {
     const adopted = takeAdopted();
@@ -132,6 +136,7 @@ export class ReaderWriterLock {
       this.#name = null;
     }
     this.#slots = this.#cell.slots;
+    this.#handle = new HandleState(this, this.#cell, 'ReaderWriterLock');
   }
 
   /** @internal */
@@ -211,6 +216,7 @@ export class ReaderWriterLock {
 
   /** Blocks this runspace until it may read (true) or `timeout` ms pass (false). */
   tryEnterReadLock(timeout?: number): boolean {
+    this.#handle.assertLive();
     if (isMainThread) assertMayBlock('ReaderWriterLock.enterReadLock', 'await lock.acquireRead() or lock.withReadLock()');
     const deadline = deadlineOf(timeoutMs('timeout', timeout));
     const holds = this.#holdsForEntry();
@@ -226,6 +232,7 @@ export class ReaderWriterLock {
   }
 
   exitReadLock(): void {
+    this.#handle.assertLive();
     const holds = this.#holds();
     if (holds !== undefined && holds.read > 0) {
       holds.read--;
@@ -247,6 +254,7 @@ export class ReaderWriterLock {
 
   /** Blocks until it holds the lock upgradeable (true) or `timeout` ms pass (false). */
   tryEnterUpgradeableReadLock(timeout?: number): boolean {
+    this.#handle.assertLive();
     if (isMainThread) assertMayBlock('ReaderWriterLock.enterUpgradeableReadLock', 'a runspace: an async task cannot be told from another of its thread');
     const deadline = deadlineOf(timeoutMs('timeout', timeout));
     const holds = this.#holdsForEntry();
@@ -264,6 +272,7 @@ export class ReaderWriterLock {
   }
 
   exitUpgradeableReadLock(): void {
+    this.#handle.assertLive();
     const holds = this.#holds();
     if (holds === undefined || holds.upgradeable === 0) throw new SynchronizationLockError('exitUpgradeableReadLock was called without the lock held upgradeable.');
     if (holds.write > 0) throw new SynchronizationLockError('Exit the write lock before the upgradeable read lock.');
@@ -279,6 +288,7 @@ export class ReaderWriterLock {
 
   /** Blocks this runspace until it may write (true) or `timeout` ms pass (false). */
   tryEnterWriteLock(timeout?: number): boolean {
+    this.#handle.assertLive();
     if (isMainThread) assertMayBlock('ReaderWriterLock.enterWriteLock', 'await lock.acquireWrite() or lock.withWriteLock()');
     const deadline = deadlineOf(timeoutMs('timeout', timeout));
     const holds = this.#holdsForEntry();
@@ -301,6 +311,7 @@ export class ReaderWriterLock {
   }
 
   exitWriteLock(): void {
+    this.#handle.assertLive();
     const slots = this.#slots;
     if (!this.isWriteLockHeld) throw new SynchronizationLockError('exitWriteLock was called by code that does not hold the write lock.');
     const holds = this.#holds();
@@ -320,7 +331,9 @@ export class ReaderWriterLock {
   /** Waits without blocking until it may read: true, or false on timeout; rejects on abort. */
   acquireRead(options?: WaitOptions): Promise<boolean> {
     try {
-      return waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, ...deadlineAndSignal(options));
+      this.#handle.assertLive();
+      const [deadline, signal] = deadlineAndSignal(options);
+      return waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryRead, deadline, this.#canceller.signalFor(signal));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -328,13 +341,14 @@ export class ReaderWriterLock {
 
   /** Waits without blocking until it may write: true, or false on timeout; rejects on abort. */
   async acquireWrite(options?: WaitOptions): Promise<boolean> {
+    this.#handle.assertLive();
     // No recursion check here: another async task of this thread holding the
     // lock is a reason to wait, not an error.
     const [deadline, signal] = deadlineAndSignal(options);
     Atomics.add(this.#slots, WRITERS_WAITING, 1);
     let entered = false;
     try {
-      entered = await waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryWrite, deadline, signal);
+      entered = await waitUntil(this.#slots, EPOCH, Slot.Waiters, this.#tryWrite, deadline, this.#canceller.signalFor(signal));
       return entered;
     } finally {
       this.#stopWaitingAsWriter(entered);
@@ -343,6 +357,7 @@ export class ReaderWriterLock {
 
   /** Runs `fn` holding a read lock, released afterwards whatever happens. Throws `TimeoutError` on timeout. */
   async withReadLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    this.#handle.assertLive();
     if (!(await this.acquireRead(options))) throw new TimeoutError(cancelOptions(options).timeout ?? 0, false);
     try {
       return await fn();
@@ -353,6 +368,7 @@ export class ReaderWriterLock {
 
   /** Runs `fn` holding the write lock, released afterwards whatever happens. Throws `TimeoutError` on timeout. */
   async withWriteLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    this.#handle.assertLive();
     if (!(await this.acquireWrite(options))) throw new TimeoutError(cancelOptions(options).timeout ?? 0, false);
     try {
       return await fn();
@@ -361,8 +377,25 @@ export class ReaderWriterLock {
     }
   }
 
+  /**
+   * Disposes this object (also `using`): pending async waits reject (`OperationCancelledError`,
+   * its reason an `ObjectDisposedError`) and later calls throw `ObjectDisposedError`; a name is freed once every object
+   * viewing it, in any thread, is disposed or collected. What this thread
+   * holds stays held: exit it first.
+   */
+  dispose(): void {
+    if (this.#handle.disposed) return;
+    this.#canceller.cancel(new ObjectDisposedError('ReaderWriterLock'));
+    this.#handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   /** @internal */
   toShared(): SharedHandle {
+    this.#handle.retainForCrossing();
     return shareCell(Kind.ReaderWriterLock, this.#cell, this.#name, { recursionPolicy: this.#policy });
   }
 

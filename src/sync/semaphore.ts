@@ -28,12 +28,13 @@
  */
 
 import { isMainThread } from 'node:worker_threads';
-import { InvalidArgumentError, SemaphoreFullError, TimeoutError, shown } from '../errors.js';
+import { InvalidArgumentError, ObjectDisposedError, SemaphoreFullError, TimeoutError, shown } from '../errors.js';
 import { Kind, newCell, Slot, type Cell } from './arena.js';
 import { openExistingNamed, openNamed, tryOpenExistingNamed } from './named.js';
 import { adoptCell, registerKind, shareCell, takeAdopted, type SharedHandle } from './shared-cells.js';
 import { assertMayBlock, blockUntil, deadlineAndSignal, deadlineOf, waitUntil } from './waiting.js';
 import { WaitCanceller } from './cancel-waits.js';
+import { HandleState } from './handles.js';
 import { timeoutMs } from '../util/deadline.js';
 import { cancelOptions, readOptions } from '../util/options.js';
 import type { MutexAcquireOptions } from './mutex.js';
@@ -85,18 +86,20 @@ export class Semaphore {
   readonly #cell: Cell;
   readonly #name: string | null;
   readonly #canceller = new WaitCanceller();
+  readonly #handle: HandleState;
 
   constructor(initialCount: number, maximumCount: number) {
     const adopted = takeAdopted();
     if (adopted !== undefined) {
       ({ cell: this.#cell, name: this.#name } = adopted);
-      return;
+    } else {
+      assertCounts(initialCount, maximumCount);
+      this.#cell = newCell(Kind.Semaphore);
+      this.#cell.slots[Slot.Maximum] = maximumCount;
+      this.#cell.slots[Slot.State] = initialCount;
+      this.#name = null;
     }
-    assertCounts(initialCount, maximumCount);
-    this.#cell = newCell(Kind.Semaphore);
-    this.#cell.slots[Slot.Maximum] = maximumCount;
-    this.#cell.slots[Slot.State] = initialCount;
-    this.#name = null;
+    this.#handle = new HandleState(this, this.#cell, 'Semaphore');
   }
 
   /** @internal Rebuilds a semaphore around an existing cell. */
@@ -139,6 +142,7 @@ export class Semaphore {
 
   /** Blocks this runspace's thread until it takes a permit (true) or `timeout` ms pass (false). */
   waitOne(timeout?: number): boolean {
+    this.#handle.assertLive();
     if (isMainThread) assertMayBlock('Semaphore.waitOne', 'await semaphore.acquire()');
     if (this.#tryTake()) return true;
     return blockUntil(this.#cell.slots, Slot.State, Slot.Waiters, this.#take, deadlineOf(timeoutMs('timeout', timeout)));
@@ -150,6 +154,7 @@ export class Semaphore {
    * `OperationCancelledError` on abort or `cancel()`.
    */
   acquire(options?: SemaphoreAcquireOptions): Promise<boolean> {
+    if (this.#handle.disposed) return Promise.reject(new ObjectDisposedError('Semaphore'));
     if (options === undefined && this.#tryTake()) return TAKEN;
     try {
       const weight = this.#weight(options);
@@ -168,6 +173,7 @@ export class Semaphore {
    */
   waitForUnlock(options?: SemaphoreAcquireOptions): Promise<boolean> {
     try {
+      this.#handle.assertLive();
       const weight = this.#weight(options);
       const slots = this.#cell.slots;
       return this.#wait(() => Atomics.load(slots, Slot.State) >= weight, true, ...deadlineAndSignal(options));
@@ -178,6 +184,7 @@ export class Semaphore {
 
   /** True when no permit is free (async-mutex's `isLocked`); a snapshot, as `currentCount`. */
   isLocked(): boolean {
+    this.#handle.assertLive();
     return Atomics.load(this.#cell.slots, Slot.State) === 0;
   }
 
@@ -189,6 +196,21 @@ export class Semaphore {
    */
   cancel(): void {
     this.#canceller.cancel(new Error('Semaphore.cancel() stopped this wait.'));
+  }
+
+  /**
+   * Disposes this object (also `using`): pending waits reject (`OperationCancelledError`, its
+   * reason an `ObjectDisposedError`) and later calls throw `ObjectDisposedError`; a name is freed once every object
+   * viewing it, in any thread, is disposed or collected.
+   */
+  dispose(): void {
+    if (this.#handle.disposed) return;
+    this.#canceller.cancel(new ObjectDisposedError('Semaphore'));
+    this.#handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /**
@@ -219,6 +241,7 @@ export class Semaphore {
    * `SemaphoreFullError`, changing nothing, when that would pass the maximum.
    */
   release(releaseCount = 1): number {
+    this.#handle.assertLive();
     if (!Number.isInteger(releaseCount) || releaseCount < 1) {
       throw new InvalidArgumentError('releaseCount', `expected an integer >= 1, got ${shown(releaseCount)}`);
     }
@@ -236,6 +259,7 @@ export class Semaphore {
 
   /** @internal For `WaitHandle.waitAny/waitAll`: takes a permit if one is free, without waiting. */
   tryTakeForWait(): 'taken' | false {
+    this.#handle.assertLive();
     return this.#tryTake(1) ? 'taken' : false;
   }
 
@@ -246,6 +270,7 @@ export class Semaphore {
 
   /** @internal What crosses a thread boundary in place of this semaphore. */
   toShared(): SharedHandle {
+    this.#handle.retainForCrossing();
     return shareCell(Kind.Semaphore, this.#cell, this.#name);
   }
 
