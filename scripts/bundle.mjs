@@ -24,6 +24,7 @@ await build({
   logLevel: 'warning',
   // Class and function names are API (`constructor.name`, error names): never renamed in the shared chunk.
   keepNames: true,
-  // Dependencies stay packages of their own (the parser loads on first need).
-  external: ['fs-native-extensions', 'acorn', 'acorn-walk', 'acorn-globals'],
+  // Dependencies stay packages of their own (the parser loads on first need; the cluster's
+  // optional bullmq and ioredis only when a cluster is opened).
+  external: ['fs-native-extensions', 'acorn', 'acorn-walk', 'acorn-globals', 'bullmq', 'ioredis'],
 });

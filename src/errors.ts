@@ -364,6 +364,41 @@ export class ParallelLoopError extends RunspacesError {
   }
 }
 
+// ---- beyond one machine --------------------------------------------------------
+
+/**
+ * The cluster cannot be reached or used: Redis is down or unreachable past
+ * the wait allowed, or the optional packages the cluster needs (`bullmq`,
+ * `ioredis`) are not installed. The message says which.
+ */
+export class ClusterUnavailableError extends RunspacesError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CLUSTER_UNAVAILABLE', message, options);
+  }
+}
+
+/**
+ * The node running part of a cluster loop or call died, and the work was
+ * not run again: it had already been retried as far as the delivery rule
+ * allows (see docs/scale-out.md).
+ */
+export class ClusterNodeLostError extends RunspacesError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CLUSTER_NODE_LOST', message, options);
+  }
+}
+
+/**
+ * A value cannot cross to another machine: a synchronization primitive (it
+ * lives in this process's memory), an object with runspace affinity (it
+ * lives in one runspace), or a function. `path` names where it was found.
+ */
+export class ClusterValueError extends RunspacesError {
+  constructor(readonly path: string, what: string) {
+    super('ERR_CLUSTER_VALUE', `${path} is ${what}, which cannot cross to another machine: send plain data (a name, an id, the data itself) instead.`);
+  }
+}
+
 // ---- class affinity -----------------------------------------------------------
 
 /**

@@ -54,6 +54,9 @@ export type { LockRecursionPolicy, ReaderWriterLockOptions } from './sync/reader
 export type { WaitOptions } from './sync/event-handle.js';
 export {
   AbandonedMutexError,
+  ClusterNodeLostError,
+  ClusterUnavailableError,
+  ClusterValueError,
   BarrierPostPhaseError,
   AffinityClassError,
   BlockingWaitError,
@@ -86,3 +89,5 @@ export {
   WaitHandleKindError,
   WaitHandleNotFoundError,
 } from './errors.js';
+export { ClusterLoop, ClusterPool, startWorkerNode } from './cluster/index.js';
+export type { ClusterInvokeOptions, ClusterLoopOptions, ClusterPoolOptions, WorkerNode, WorkerNodeOptions } from './cluster/index.js';

@@ -13,7 +13,7 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = join(repo, 'src');
 
 /** Top to bottom; a file may import its own layer and the layers below it. */
-const LAYERS = ['cli', 'facade', 'parallel', 'pool', 'runspace', 'affinity', 'protocol', 'sync', 'util', 'errors'] as const;
+const LAYERS = ['cli', 'cluster', 'facade', 'parallel', 'pool', 'runspace', 'affinity', 'protocol', 'sync', 'util', 'errors'] as const;
 
 
 function layerOf(file: string): string {
@@ -83,7 +83,7 @@ describe('the published package', () => {
   test('the runtime exports are exactly the public API (an accidental export fails here)', async () => {
     const api = await import('runspaces');
     expect(Object.keys(api).sort()).toEqual([
-      'AbandonedMutexError', 'AffinityClassError', 'AutoResetEvent', 'Barrier', 'BarrierPostPhaseError', 'BlockingWaitError', 'CountdownEvent',
+      'AbandonedMutexError', 'AffinityClassError', 'AutoResetEvent', 'Barrier', 'BarrierPostPhaseError', 'BlockingWaitError', 'ClusterLoop', 'ClusterNodeLostError', 'ClusterPool', 'ClusterUnavailableError', 'ClusterValueError', 'CountdownEvent',
       'InvalidArgumentError', 'InvalidOperationError', 'InvalidPoolStateError', 'Job', 'LockDirectoryError', 'ManualResetEvent',
       'ModuleExportError', 'Mutex', 'NoRunspaceAffinity', 'ObjectDisposedError', 'OperationCancelledError', 'ParallelChildJob', 'ParallelItemError',
       'ParallelJob', 'ParallelLoop', 'ParallelLoopError', 'PoolClosedError', 'PoolQueueFullError', 'ProxyReleasedError', 'ReaderWriterLock', 'RelativeImportError',
@@ -91,7 +91,7 @@ describe('the published package', () => {
       'RunspaceReleasedError', 'RunspacesError', 'ScriptBlockClosureError', 'ScriptBlockError', 'Semaphore', 'SemaphoreFullError', 'SyncArenaFullError',
       'SynchronizationLockError', 'ThreadJob', 'TimeoutError', 'UncloneableValueError', 'UsingFunctionError', 'WaitHandle', 'WaitHandleKindError',
       'WaitHandleNotFoundError', 'affinityStats', 'currentContext', 'defaultPool', 'getRemoteProperty', 'homeRunspaceId', 'isRemote',
-      'noRunspaceAffinity', 'parallel', 'releaseRemote', 'runspaceAffinity', 'sessionState', 'setRemoteProperty',
+      'noRunspaceAffinity', 'parallel', 'releaseRemote', 'runspaceAffinity', 'sessionState', 'setRemoteProperty', 'startWorkerNode',
     ]);
   });
 

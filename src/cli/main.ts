@@ -7,6 +7,7 @@
  *                              [--json FILE] [--svg FILE] [--markdown] [--quiet]
  *   runspaces bench pool     [--repeats 5] [--json FILE]
  *   runspaces bench parallel [--repeats 5] [--json FILE]
+ *   runspaces worker --redis URL [--queue NAME] [--max-runspaces N] [--module-root DIR] [--lease 30s]
  *
  * @module
  */
@@ -39,6 +40,14 @@ const USAGE = `usage:
       tiny-task bursts and awaited round trips: runspaces against piscina, tinypool, workerpool, poolifier
   runspaces bench parallel [--repeats 5] [--json FILE]
       a parallel loop against one task per item on each peer
+  runspaces worker --redis URL [options]  a worker node of a cluster: runs calls and loops queued in Redis
+      --redis redis://host:port  where the cluster's Redis is (required)
+      --queue NAME               the queue to take work from (default: runspaces)
+      --max-runspaces N          runspaces of this node (default: the cores)
+      --module-root DIR          where module functions and relative import() resolve (default: .)
+      --lease 30s                how long a job stays this node's without a renewal: a node that
+                                 dies gives its jobs back this long after (default: 30s)
+      SIGTERM or SIGINT: finishes the jobs it holds, takes no more, exits 0.
 
 Peers are optional: one that is not installed is skipped with a note.
 Exit codes: 0 done, 1 a benchmark failed, 2 a usage error (the message names the bad argument).`;
@@ -96,6 +105,36 @@ function script(name: 'pool' | 'parallel', argv: readonly string[]): Promise<voi
   });
 }
 
+async function worker(argv: readonly string[]): Promise<void> {
+  const { positional, options } = parseArgs(argv, new Set(), new Set(['redis', 'queue', 'max-runspaces', 'module-root', 'lease']));
+  if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
+  const text = (name: string): string | undefined => {
+    const value = options.get(name);
+    return typeof value === 'string' ? value : undefined;
+  };
+  const redis = text('redis');
+  if (redis === undefined) throw new UsageError('worker needs --redis redis://host:port');
+  const maxRunspaces = text('max-runspaces');
+  // The package's own bundle, as an application would import it.
+  const { startWorkerNode } = (await import(new URL('../bundle/index.js', import.meta.url).href)) as typeof import('../index.js');
+  const node = await startWorkerNode({
+    redis,
+    queue: text('queue'),
+    maxRunspaces: maxRunspaces === undefined ? undefined : count('max-runspaces', maxRunspaces, 1024),
+    moduleRoot: text('module-root'),
+    leaseMs: duration('lease', text('lease') ?? '30s'),
+  });
+  console.error(`runspaces worker: taking work from queue '${text('queue') ?? 'runspaces'}' at ${redis}`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      console.error('runspaces worker: finishing the jobs held, then stopping');
+      void node.close().then(resolve);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
 const HELP = new Set(['--help', '-h', 'help']);
 
 /** The package's version, from the package.json beside dist/. */
@@ -115,6 +154,7 @@ async function main(argv: readonly string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (command === 'worker') return worker(argv.slice(1));
   if (command !== 'bench') throw new UsageError(`unknown command "${command}"`);
   if (subcommand === 'contention') return contention(rest);
   if (subcommand === 'pool' || subcommand === 'parallel') return script(subcommand, rest);

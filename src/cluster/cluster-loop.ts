@@ -1,0 +1,220 @@
+/**
+ * A parallel loop on a cluster: the input read lazily, cut into chunks,
+ * each chunk one job that some node runs on its own pool; at most
+ * `throttleLimit` chunks queued or running at once, so what waits in Redis
+ * stays bounded whatever the input's length.
+ *
+ * Every item ends exactly once at the caller, as an output or an error: a
+ * chunk's result is taken once (the job completes once), and a chunk whose
+ * node was lost twice fails its items with `ClusterNodeLostError`.
+ *
+ * @module
+ */
+
+import { randomUUID } from 'node:crypto';
+import { InvalidArgumentError, OperationCancelledError, ParallelItemError, ParallelLoopError, TimeoutError } from '../errors.js';
+import type { ModuleFunction } from '../pool/invocation.js';
+import { deserializeError } from '../protocol/error-codec.js';
+import { onCancel, timeoutMs } from '../util/deadline.js';
+import { abortSignalOption, readOptions } from '../util/options.js';
+import { assertCrossable, pack, unpack, type ChunkResult, type ClusterJob, type WireFunction } from './wire.js';
+
+/** Options of `cluster.forEachParallel`. */
+export interface ClusterLoopOptions<U = Readonly<Record<string, unknown>>> {
+  /** Values the function reads as `ctx.using`, sent once per chunk. */
+  readonly using?: U;
+  /** Items per job. Default 64: a job costs Redis a few round trips, so chunks should hold many quick items or a few slow ones. */
+  readonly chunkSize?: number;
+  /** Chunks queued or running at once across the cluster. Default 16. */
+  readonly throttleLimit?: number;
+  /** Deliver outputs in input order. Default false: chunk completion order. */
+  readonly ordered?: boolean;
+  /** Milliseconds for the whole loop; then its items are cancelled on their nodes and it throws `TimeoutError`. */
+  readonly timeout?: number;
+  /** Stops the loop as `timeout` does, with `OperationCancelledError`. */
+  readonly signal?: AbortSignal;
+  /** As a local loop's: not given, failures end the loop with `ParallelLoopError` after every output; `'continue'` never throws for them; `'stop'` throws the first. */
+  readonly errorAction?: 'continue' | 'stop';
+}
+
+/** What a loop needs from its cluster. */
+export interface ClusterLoopHost {
+  submit(job: ClusterJob, jobId: string): Promise<string>;
+  cancel(id: string, jobIds: readonly string[]): void;
+  wireFunction(fn: Function | ModuleFunction): WireFunction;
+}
+
+interface Settled {
+  readonly chunk: number;
+  readonly first: number;
+  readonly count: number;
+  readonly result?: ChunkResult;
+  readonly error?: unknown;
+}
+
+/**
+ * A running cluster loop: iterate it (`for await`) for outputs as they
+ * arrive, or await it for all of them.
+ *
+ * @example
+ * ```ts
+ * const loop = cluster.forEachParallel(urls, async (url: string) => (await fetch(url)).status, { chunkSize: 8 });
+ * for await (const status of loop) console.log(status);
+ * ```
+ */
+export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
+  readonly #host: ClusterLoopHost;
+  readonly #input: Iterable<unknown> | AsyncIterable<unknown>;
+  readonly #fn: WireFunction;
+  readonly #using: string | undefined;
+  readonly #chunkSize: number;
+  readonly #throttle: number;
+  readonly #ordered: boolean;
+  readonly #timeout: number | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #errorAction: 'continue' | 'stop' | undefined;
+  readonly #errors: ParallelItemError[] = [];
+  #completed = 0;
+  #started = false;
+  #all: Promise<R[]> | undefined;
+
+  /** @internal Loops come from `cluster.forEachParallel`. */
+  constructor(host: ClusterLoopHost, input: Iterable<unknown> | AsyncIterable<unknown>, fn: Function | ModuleFunction, options: ClusterLoopOptions) {
+    const read = readOptions(options, ['using', 'chunkSize', 'throttleLimit', 'ordered', 'timeout', 'signal', 'errorAction']) as ClusterLoopOptions;
+    if (input === null || typeof input !== 'object' || (!(Symbol.iterator in input) && !(Symbol.asyncIterator in input))) {
+      throw new InvalidArgumentError('input', 'expected an iterable or async iterable of items');
+    }
+    this.#host = host;
+    this.#input = input;
+    this.#fn = host.wireFunction(fn);
+    if (read.using !== undefined) assertCrossable(read.using, 'using');
+    this.#using = read.using === undefined ? undefined : pack(read.using);
+    this.#chunkSize = positive('chunkSize', read.chunkSize ?? 64);
+    this.#throttle = positive('throttleLimit', read.throttleLimit ?? 16);
+    this.#ordered = read.ordered === true;
+    this.#timeout = timeoutMs('timeout', read.timeout);
+    this.#signal = abortSignalOption(read.signal);
+    if (read.errorAction !== undefined && read.errorAction !== 'continue' && read.errorAction !== 'stop') {
+      throw new InvalidArgumentError('errorAction', "expected 'continue' or 'stop'");
+    }
+    this.#errorAction = read.errorAction;
+  }
+
+  /** Items that failed so far, each a `ParallelItemError` with its `index`. */
+  get errors(): readonly ParallelItemError[] {
+    return this.#errors;
+  }
+
+  /** Items finished so far, failed or not. */
+  get completed(): number {
+    return this.#completed;
+  }
+
+  /** Every output, in input order when `ordered`. */
+  toArray(): Promise<R[]> {
+    return (this.#all ??= (async () => {
+      const outputs: R[] = [];
+      for await (const output of this) outputs.push(output);
+      return outputs;
+    })());
+  }
+
+  then<A = R[], B = never>(onFulfilled?: ((value: R[]) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    return this.toArray().then(onFulfilled, onRejected);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<R> {
+    if (this.#started) throw new InvalidArgumentError('loop', 'a cluster loop runs once: iterate it or await it, once');
+    this.#started = true;
+    return this.#run();
+  }
+
+  async *#run(): AsyncGenerator<R> {
+    const id = randomUUID();
+    const source = Symbol.asyncIterator in this.#input
+      ? (this.#input as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : (this.#input as Iterable<unknown>)[Symbol.iterator]();
+    const inFlight = new Map<number, Promise<Settled>>();
+    const held = new Map<number, Settled>();
+    let nextChunk = 0;
+    let nextToDeliver = 0;
+    let nextIndex = 0;
+    let inputDone = false;
+    let stopped: Error | undefined;
+    const cleanups: (() => void)[] = [];
+    const stopping = new Promise<never>((_, reject) => {
+      const detach = onCancel(this.#signal, this.#timeout, (cause) => {
+        stopped = cause.kind === 'abort' ? new OperationCancelledError(cause.reason, false) : new TimeoutError(this.#timeout ?? 0, false);
+        reject(stopped);
+      });
+      // Detached when the loop ends, whichever way.
+      cleanups.push(detach);
+    });
+    stopping.catch(() => undefined);
+    try {
+      for (;;) {
+        while (!inputDone && inFlight.size < this.#throttle) {
+          const items: unknown[] = [];
+          while (items.length < this.#chunkSize) {
+            const step = await source.next();
+            if (step.done === true) {
+              inputDone = true;
+              break;
+            }
+            assertCrossable(step.value, `input[${nextIndex + items.length}]`);
+            items.push(step.value);
+          }
+          if (items.length === 0) break;
+          const chunk = nextChunk++;
+          const first = nextIndex;
+          nextIndex += items.length;
+          const job = { kind: 'chunk' as const, loop: id, fn: this.#fn, first, items: pack(items), using: this.#using };
+          inFlight.set(chunk, this.#host.submit(job, `${id}-${chunk}`).then(
+            (packed) => ({ chunk, first, count: items.length, result: unpack<ChunkResult & { cancelled?: boolean }>(packed) }),
+            (error: unknown) => ({ chunk, first, count: items.length, error }),
+          ));
+        }
+        if (inFlight.size === 0) break;
+        const settled = await Promise.race([...inFlight.values(), stopping]);
+        inFlight.delete(settled.chunk);
+        if (!this.#ordered) {
+          yield* this.#deliver(settled);
+          continue;
+        }
+        held.set(settled.chunk, settled);
+        for (let ready = held.get(nextToDeliver); ready !== undefined; ready = held.get(nextToDeliver)) {
+          held.delete(nextToDeliver++);
+          yield* this.#deliver(ready);
+        }
+      }
+      if (stopped !== undefined) throw stopped;
+      if (this.#errors.length > 0 && this.#errorAction === undefined) throw new ParallelLoopError(this.#errors, this.#completed);
+    } finally {
+      for (const cleanup of cleanups) cleanup();
+      // Ended early (an error, a timeout, a consumer that stopped reading): nothing of it keeps running.
+      if (inFlight.size > 0) this.#host.cancel(id, [...inFlight.keys()].map((chunk) => `${id}-${chunk}`));
+      await (source as { return?: () => unknown }).return?.();
+    }
+  }
+
+  *#deliver(settled: Settled): Generator<R> {
+    const { first, count, result, error } = settled;
+    const failures = new Map(result?.failures);
+    for (let i = 0; i < count; i++) {
+      this.#completed++;
+      const failure = error ?? failures.get(i);
+      if (failure === undefined) {
+        yield result!.values[i] as R;
+        continue;
+      }
+      const itemError = new ParallelItemError(first + i, { cause: error === undefined ? deserializeError(failure as never) : error });
+      this.#errors.push(itemError);
+      if (this.#errorAction === 'stop') throw itemError;
+    }
+  }
+}
+
+function positive(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new InvalidArgumentError(name, 'expected an integer >= 1');
+  return value;
+}

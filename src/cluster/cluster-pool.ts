@@ -1,0 +1,312 @@
+/**
+ * The caller's side of a cluster: a pool whose runspaces are on worker
+ * nodes, reached through a Redis queue. Calls and loops are written as for a
+ * local `RunspacePool`: script blocks travel by source, values by structured
+ * clone, module functions by their path under the deployment's module root.
+ *
+ * @module
+ */
+
+import { randomUUID } from 'node:crypto';
+import { relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClusterNodeLostError, ClusterUnavailableError, InvalidArgumentError, InvalidOperationError, OperationCancelledError, TimeoutError } from '../errors.js';
+import type { LoopFunction } from '../parallel/options.js';
+import type { ModuleFunction, ScriptBlock } from '../pool/invocation.js';
+import { scriptFor } from '../pool/script-registry.js';
+import { deserializeError } from '../protocol/error-codec.js';
+import { onCancel, timeoutMs } from '../util/deadline.js';
+import { abortSignalOption, readOptions } from '../util/options.js';
+import { cancelChannel, DEFAULT_QUEUE, redisConnection } from './connection.js';
+import { ClusterLoop, type ClusterLoopHost, type ClusterLoopOptions } from './cluster-loop.js';
+import { loadEngine, parseRedisUrl } from './engine.js';
+import { assertCrossable, pack, unpack, type ClusterJob, type InvokeResult, type WireFunction } from './wire.js';
+
+/** Options of `ClusterPool.open`. */
+export interface ClusterPoolOptions {
+  /** Where Redis is: `redis://host:port[/db]`. */
+  readonly redis: string;
+  /** The queue the worker nodes take work from. Default `'runspaces'`. */
+  readonly queue?: string;
+  /**
+   * The root of this deployment: a module function's file is sent as its
+   * path under it, and each node finds it under its own `--module-root`.
+   * Default the working directory.
+   */
+  readonly moduleRoot?: string;
+  /**
+   * Milliseconds Redis may stay unreachable before waiting calls fail with
+   * `ClusterUnavailableError` (a call's own `timeout` may end it sooner).
+   * Default 10 000.
+   */
+  readonly unavailableAfter?: number;
+}
+
+/** Options of `cluster.invoke`. */
+export interface ClusterInvokeOptions<A extends readonly unknown[] = readonly unknown[], U = Readonly<Record<string, unknown>>> {
+  readonly args?: A;
+  readonly using?: U;
+  /** Milliseconds for the call; then it is cancelled on its node and rejects with `TimeoutError`. */
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** What the pool uses of BullMQ's `Queue`, `QueueEvents` and an ioredis client. */
+interface JobQueue {
+  add(name: string, data: unknown, options: { jobId: string; removeOnComplete: boolean; removeOnFail: boolean }): Promise<unknown>;
+  remove(jobId: string): Promise<unknown>;
+  waitUntilReady(): Promise<unknown>;
+  close(): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+interface JobEvents {
+  on(event: 'completed', listener: (args: { jobId: string; returnvalue: unknown }) => void): unknown;
+  on(event: 'failed', listener: (args: { jobId: string; failedReason: string }) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  waitUntilReady(): Promise<unknown>;
+  close(): Promise<void>;
+}
+interface Publisher {
+  readonly status: string;
+  publish(channel: string, message: string): Promise<unknown>;
+  connect(): Promise<void>;
+  disconnect(): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+interface Waiter {
+  resolve(value: string): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A pool whose runspaces are on worker nodes (`runspaces worker --redis
+ * URL`), anywhere that reaches the same Redis. Opened instead of a local
+ * `RunspacePool`, it runs the same calls and loops.
+ *
+ * @example
+ * ```ts
+ * import { ClusterPool } from 'runspaces';
+ * await using cluster = await ClusterPool.open({ redis: 'redis://127.0.0.1:6379' });
+ * const sizes = await cluster.forEachParallel(files, async (file: string) => (await import('node:fs/promises')).stat(file).then((s) => s.size), { ordered: true });
+ * ```
+ */
+export class ClusterPool {
+  readonly #queue: JobQueue;
+  readonly #events: JobEvents;
+  readonly #publisher: Publisher;
+  readonly #stop: () => Promise<void>;
+  readonly #queueName: string;
+  readonly #moduleRoot: string;
+  readonly #waiting = new Map<string, Waiter>();
+  readonly #unavailableAfter: number;
+  #unreachableSince: number | undefined;
+  #watch: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(parts: { queue: JobQueue; events: JobEvents; publisher: Publisher; stop: () => Promise<void> }, queueName: string, moduleRoot: string, unavailableAfter: number) {
+    this.#queue = parts.queue;
+    this.#events = parts.events;
+    this.#publisher = parts.publisher;
+    this.#stop = parts.stop;
+    this.#queueName = queueName;
+    this.#moduleRoot = moduleRoot;
+    this.#unavailableAfter = unavailableAfter;
+  }
+
+  /** Connects to the cluster's queue; rejects with `ClusterUnavailableError` when Redis cannot be reached. */
+  static async open(options: ClusterPoolOptions): Promise<ClusterPool> {
+    const read = readOptions(options, ['redis', 'queue', 'moduleRoot', 'unavailableAfter']) as ClusterPoolOptions;
+    if (typeof read.redis !== 'string') throw new InvalidArgumentError('redis', 'expected a Redis URL (redis://host:port)');
+    const engine = await loadEngine();
+    const location = parseRedisUrl(read.redis);
+    const queueName = read.queue ?? DEFAULT_QUEUE;
+    const unavailableAfter = timeoutMs('unavailableAfter', read.unavailableAfter ?? 10_000) ?? Infinity;
+    // Reconnecting goes on while the pool is open, and stops with it (else a closed pool's
+    // connections would keep retrying, and the process alive, while Redis is away).
+    let stopped = false;
+    const connection = { ...redisConnection(location), retryStrategy: (times: number) => (stopped ? null : Math.min(times * 100, 2_000)) };
+    const stop = async (): Promise<void> => {
+      stopped = true;
+      // With Redis gone, BullMQ's close may never settle; the connections stop retrying all the same.
+      const closed = Promise.allSettled([queue.close(), events.close()]);
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+      publisher.disconnect();
+    };
+    // The producer fails fast while Redis is away instead of queueing commands for later.
+    const queue = new engine.Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: 1, enableOfflineQueue: false } }) as unknown as JobQueue;
+    const events = new engine.QueueEvents(queueName, { connection }) as unknown as JobEvents;
+    const publisher = new engine.Redis({ ...connection, maxRetriesPerRequest: 1, lazyConnect: true }) as unknown as Publisher;
+    // Trouble shows as failed calls (and the unreachable watch below), not as unhandled 'error' events.
+    queue.on('error', () => undefined);
+    events.on('error', () => undefined);
+    publisher.on('error', () => undefined);
+    try {
+      await Promise.race([
+        Promise.all([queue.waitUntilReady(), events.waitUntilReady(), publisher.connect()]),
+        new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer from ${read.redis} in ${unavailableAfter} ms`)), Math.min(unavailableAfter, 2 ** 31 - 1)).unref()),
+      ]);
+    } catch (error) {
+      await stop();
+      throw new ClusterUnavailableError(`Redis at ${read.redis} cannot be reached: ${(error as Error).message}`, { cause: error });
+    }
+    const cluster = new ClusterPool({ queue, events, publisher, stop }, queueName, resolve(read.moduleRoot ?? process.cwd()), unavailableAfter);
+    cluster.#listen();
+    return cluster;
+  }
+
+  /**
+   * Runs `fn(ctx, ...args)` in a runspace of some node and resolves with its
+   * result (or rejects with its error, class and `code` kept).
+   */
+  invoke<R = unknown>(fn: ModuleFunction, options?: ClusterInvokeOptions): Promise<R>;
+  invoke<A extends readonly unknown[], R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
+    fn: ScriptBlock<A, R, U>,
+    options?: ClusterInvokeOptions<A, U>,
+  ): Promise<Awaited<R>>;
+  async invoke(fn: Function | ModuleFunction, options: ClusterInvokeOptions = {}): Promise<unknown> {
+    this.#assertOpen();
+    const read = readOptions(options, ['args', 'using', 'timeout', 'signal']) as ClusterInvokeOptions;
+    const args = read.args ?? [];
+    if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
+    assertCrossable(args, 'args');
+    if (read.using !== undefined) assertCrossable(read.using, 'using');
+    const timeout = timeoutMs('timeout', read.timeout);
+    const signal = abortSignalOption(read.signal);
+    const call = randomUUID();
+    const job: ClusterJob = { kind: 'invoke', call, fn: this.wireFunction(fn), args: pack(args), using: read.using === undefined ? undefined : pack(read.using) };
+    const result = unpack<InvokeResult>(await this.#withCancel(this.submit(job, call), call, [call], timeout, signal));
+    if (!result.ok) throw deserializeError(result.error);
+    return result.value;
+  }
+
+  /**
+   * Runs `fn(item, ctx)` for every item on the cluster's nodes, in chunks:
+   * a `ClusterLoop` to iterate (`for await`) or await (its outputs).
+   */
+  forEachParallel<R = unknown>(input: Iterable<unknown> | AsyncIterable<unknown>, fn: ModuleFunction, options?: ClusterLoopOptions): ClusterLoop<R>;
+  forEachParallel<T, R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
+    input: Iterable<T> | AsyncIterable<T>,
+    fn: LoopFunction<T, R, U>,
+    options?: ClusterLoopOptions<U>,
+  ): ClusterLoop<Awaited<R>>;
+  forEachParallel(input: Iterable<unknown> | AsyncIterable<unknown>, fn: Function | ModuleFunction, options: ClusterLoopOptions = {}): ClusterLoop<unknown> {
+    this.#assertOpen();
+    return new ClusterLoop<unknown>(this.#host, input, fn, options);
+  }
+
+  /** Stops listening and disconnects; calls still waiting reject with `ClusterUnavailableError`. Work already queued stays for the nodes. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#watch);
+    this.#failWaiting(new ClusterUnavailableError('The cluster pool was closed while the call waited.'));
+    await this.#stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** @internal Queues a job and resolves with its packed result. */
+  submit(job: ClusterJob, jobId: string): Promise<string> {
+    return new Promise<string>((resolvePromise, reject) => {
+      // Registered first: a quick node may finish before `add` returns.
+      this.#waiting.set(jobId, { resolve: resolvePromise, reject });
+      this.#queue.add(job.kind, job, { jobId, removeOnComplete: true, removeOnFail: true }).catch((error: unknown) => {
+        this.#waiting.delete(jobId);
+        reject(new ClusterUnavailableError(`The job could not be queued: ${(error as Error).message}`, { cause: error }));
+      });
+    });
+  }
+
+  /** @internal Cancels a loop or call everywhere: running items through their signal, queued jobs by removal. */
+  cancel(id: string, jobIds: readonly string[]): void {
+    void this.#publisher.publish(cancelChannel(this.#queueName), id).catch(() => undefined);
+    for (const jobId of jobIds) {
+      this.#waiting.delete(jobId);
+      void this.#queue.remove(jobId).catch(() => undefined);
+    }
+  }
+
+  /** @internal A function as the nodes will find it. */
+  wireFunction(fn: Function | ModuleFunction): WireFunction {
+    if (typeof fn === 'function') {
+      // The same check as a local pool's: a script block that uses names of the code around it is refused now.
+      scriptFor(fn, undefined);
+      return { kind: 'script', source: Function.prototype.toString.call(fn) };
+    }
+    const target = readOptions(fn, ['module', 'export', 'context'], 'fn') as ModuleFunction;
+    const module = target.module instanceof URL ? target.module.href : target.module;
+    if (typeof module !== 'string' || !module.startsWith('file:')) {
+      throw new InvalidArgumentError('fn.module', 'a cluster module function needs a file URL under the module root (new URL(\'./tasks.js\', import.meta.url))');
+    }
+    const path = relative(this.#moduleRoot, fileURLToPath(module));
+    if (path.startsWith('..')) throw new InvalidArgumentError('fn.module', `${module} is outside the module root ${this.#moduleRoot}: nodes find modules under their --module-root`);
+    return { kind: 'module', path: path.split('\\').join('/'), export: target.export ?? 'default', context: target.context ?? true };
+  }
+
+  readonly #host: ClusterLoopHost = {
+    submit: (job, jobId) => this.submit(job, jobId),
+    cancel: (id, jobIds) => this.cancel(id, jobIds),
+    wireFunction: (fn) => this.wireFunction(fn),
+  };
+
+  #withCancel(settled: Promise<string>, id: string, jobIds: readonly string[], timeout: number | undefined, signal: AbortSignal | undefined): Promise<string> {
+    if (timeout === undefined && signal === undefined) return settled;
+    return new Promise((resolvePromise, reject) => {
+      const detach = onCancel(signal, timeout, (cause) => {
+        this.cancel(id, jobIds);
+        reject(cause.kind === 'abort' ? new OperationCancelledError(cause.reason, false) : new TimeoutError(timeout ?? 0, false));
+      });
+      settled.then(
+        (value) => {
+          detach();
+          resolvePromise(value);
+        },
+        (error: unknown) => {
+          detach();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #listen(): void {
+    this.#events.on('completed', ({ jobId, returnvalue }) => {
+      const waiter = this.#waiting.get(jobId);
+      if (waiter === undefined) return;
+      this.#waiting.delete(jobId);
+      waiter.resolve(returnvalue as unknown as string);
+    });
+    this.#events.on('failed', ({ jobId, failedReason }) => {
+      const waiter = this.#waiting.get(jobId);
+      if (waiter === undefined) return;
+      this.#waiting.delete(jobId);
+      waiter.reject(/stalled/i.test(failedReason)
+        ? new ClusterNodeLostError(`The node running job ${jobId} was lost twice (its lease expired); it is not run a third time. (${failedReason})`)
+        : new ClusterUnavailableError(`A node could not run job ${jobId}: ${failedReason}`));
+    });
+    // Redis away for longer than allowed fails the calls waiting on it.
+    this.#watch = setInterval(() => {
+      if (this.#publisher.status === 'ready') {
+        this.#unreachableSince = undefined;
+        return;
+      }
+      this.#unreachableSince ??= performance.now();
+      if (performance.now() - this.#unreachableSince >= this.#unavailableAfter) {
+        this.#failWaiting(new ClusterUnavailableError(`Redis has been unreachable for ${this.#unavailableAfter} ms; the calls waiting on it failed.`));
+      }
+    }, 250).unref();
+  }
+
+  #failWaiting(error: Error): void {
+    const waiting = [...this.#waiting.values()];
+    this.#waiting.clear();
+    for (const waiter of waiting) waiter.reject(error);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new InvalidOperationError('The cluster pool is closed.');
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Names and connection settings shared by the caller and the nodes.
+ *
+ * @module
+ */
+
+import type { RedisLocation } from './engine.js';
+
+export const DEFAULT_QUEUE = 'runspaces';
+export const DEFAULT_LEASE_MS = 30_000;
+
+/** The channel on which callers announce cancelled loops and calls. */
+export function cancelChannel(queue: string): string {
+  return `runspaces:${queue}:cancel`;
+}
+
+/**
+ * ioredis options for a connection BullMQ can block on (`maxRetriesPerRequest:
+ * null`, as BullMQ requires for workers and event readers).
+ */
+export function redisConnection(location: RedisLocation): { host: string; port: number; db: number; password?: string; username?: string; maxRetriesPerRequest: null } {
+  return {
+    host: location.host,
+    port: location.port,
+    db: location.db,
+    ...(location.password === undefined ? {} : { password: location.password }),
+    ...(location.username === undefined ? {} : { username: location.username }),
+    maxRetriesPerRequest: null,
+  };
+}

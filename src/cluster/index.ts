@@ -1,0 +1,13 @@
+/**
+ * The cluster (exported from the main entry): the same loops and calls across machines, on Redis.
+ * Needs the optional packages `bullmq` and `ioredis`, and a Redis server.
+ *
+ * @module
+ */
+
+export { ClusterPool } from './cluster-pool.js';
+export type { ClusterInvokeOptions, ClusterPoolOptions } from './cluster-pool.js';
+export { ClusterLoop } from './cluster-loop.js';
+export type { ClusterLoopOptions } from './cluster-loop.js';
+export { startWorkerNode } from './worker-node.js';
+export type { WorkerNode, WorkerNodeOptions } from './worker-node.js';

@@ -1,0 +1,103 @@
+/**
+ * What travels through Redis: jobs (a call, or a chunk of a loop's items)
+ * and their results. Functions travel as script-block source or as a module
+ * path relative to the deployment's module root; values as `v8.serialize`
+ * (structured clone: Maps, Sets, Dates, typed arrays, cycles), base64 in the
+ * job's JSON; errors through the library's error codec, so they come back
+ * with their class, `code`, `cause` and stack.
+ *
+ * @module
+ */
+
+import { deserialize, serialize } from 'node:v8';
+import { ClusterValueError } from '../errors.js';
+import { isRemote } from '../affinity/remote.js';
+import { instanceClassInfo } from '../affinity/class-registry.js';
+import type { SerializedError } from '../protocol/error-codec.js';
+import { isShareable } from '../sync/shared-cells.js';
+
+/** A function as a node can find it again. */
+export type WireFunction =
+  | { readonly kind: 'script'; readonly source: string }
+  | { readonly kind: 'module'; readonly path: string; readonly export: string; readonly context: boolean };
+
+export interface ChunkJob {
+  readonly kind: 'chunk';
+  readonly loop: string;
+  readonly fn: WireFunction;
+  /** Loop index of the first item. */
+  readonly first: number;
+  readonly items: string;
+  readonly using: string | undefined;
+}
+
+export interface InvokeJob {
+  readonly kind: 'invoke';
+  readonly call: string;
+  readonly fn: WireFunction;
+  readonly args: string;
+  readonly using: string | undefined;
+}
+
+export type ClusterJob = ChunkJob | InvokeJob;
+
+/** A chunk's outcome: `values[i]` is item `first + i`'s output unless `failures` lists `i`. */
+export interface ChunkResult {
+  readonly values: unknown[];
+  readonly failures: (readonly [number, SerializedError])[];
+}
+
+export type InvokeResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: SerializedError };
+
+export function pack(value: unknown): string {
+  return serialize(value).toString('base64');
+}
+
+export function unpack<T>(text: string): T {
+  return deserialize(Buffer.from(text, 'base64')) as T;
+}
+
+/**
+ * Refuses what cannot mean the same on another machine, naming where it is:
+ * functions, synchronization primitives, objects with runspace affinity
+ * (and proxies of them), and instances of other classes (structured clone
+ * would deliver their fields without their methods).
+ */
+export function assertCrossable(value: unknown, path: string): void {
+  const seen = new Set<object>();
+  const stack: [unknown, string][] = [[value, path]];
+  while (stack.length > 0) {
+    const [current, where] = stack.pop()!;
+    if (typeof current === 'function') throw new ClusterValueError(where, 'a function');
+    if (current === null || typeof current !== 'object' || seen.has(current)) continue;
+    seen.add(current);
+    if (isShareable(current)) throw new ClusterValueError(where, `a ${current.constructor.name} (a lock in this process's memory)`);
+    if (isRemote(current) || instanceClassInfo(current) !== undefined) throw new ClusterValueError(where, 'an object with runspace affinity');
+    if (current instanceof Map) {
+      let i = 0;
+      for (const [key, entry] of current) {
+        stack.push([key, `${where}.keys[${i}]`], [entry, `${where}.get(${i++})`]);
+      }
+      continue;
+    }
+    if (current instanceof Set) {
+      let i = 0;
+      for (const entry of current) stack.push([entry, `${where}.values[${i++}]`]);
+      continue;
+    }
+    if (Array.isArray(current)) {
+      current.forEach((entry, i) => stack.push([entry, `${where}[${i}]`]));
+      continue;
+    }
+    const proto = Object.getPrototypeOf(current);
+    if (proto !== Object.prototype && proto !== null) {
+      if (isBuiltIn(current)) continue;
+      throw new ClusterValueError(where, `an instance of ${proto?.constructor?.name ?? 'a class'}`);
+    }
+    for (const key of Object.keys(current)) stack.push([(current as Record<string, unknown>)[key], `${where}.${key}`]);
+  }
+}
+
+function isBuiltIn(value: object): boolean {
+  return value instanceof Date || value instanceof RegExp || value instanceof Error || ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer;
+}

@@ -1,0 +1,164 @@
+// Loops and calls across worker node processes, on a real redis-server.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Queue } from 'bullmq';
+import {
+  ClusterPool,
+  ClusterUnavailableError,
+  ClusterValueError,
+  ModuleExportError,
+  Mutex,
+  ParallelLoopError,
+  TimeoutError,
+  type RunspaceContext,
+} from 'runspaces';
+import { hasRedisServer, REDIS_MISSING, REPO_ROOT, startNode, startRedis, type NodeProcess, type RedisServer } from './redis-server.js';
+
+const available = hasRedisServer();
+// In CI the suite must run: .ci/run installs redis-server, and a machine without it fails here.
+if (!available && process.env.CI !== undefined) throw new Error(REDIS_MISSING);
+
+describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` (skipped: ${REDIS_MISSING})`}`, () => {
+  let redis: RedisServer;
+  const nodes: NodeProcess[] = [];
+  let queueNumber = 0;
+  /** A queue of its own per test: no test sees another's jobs. */
+  const freshQueue = (): string => `test-${process.pid}-${queueNumber++}`;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+
+  afterAll(async () => {
+    for (const node of nodes) node.process.kill('SIGKILL');
+    await Promise.all(nodes.map((node) => node.exited));
+    await redis?.stop();
+  });
+
+  async function cluster(count: number, lease = '2s'): Promise<{ queue: string; pool: ClusterPool; started: NodeProcess[] }> {
+    const queue = freshQueue();
+    const started = await Promise.all(Array.from({ length: count }, () => startNode(redis.url, { queue, lease })));
+    nodes.push(...started);
+    const pool = await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT });
+    return { queue, pool, started };
+  }
+
+  test('invoke runs a script block on a node and brings back its result, or its error with class and code', async () => {
+    const { pool } = await cluster(1);
+    try {
+      expect(await pool.invoke((ctx: RunspaceContext<{ base: number }>, a: number, b: number) => ctx.using.base + a * b, { args: [6, 7], using: { base: 100 } })).toBe(142);
+      expect(await pool.invoke((ctx, m: Map<string, number>) => [...m.keys()], { args: [new Map([['a', 1], ['b', 2]])] })).toEqual(['a', 'b']);
+      const error = await pool.invoke(() => {
+        throw Object.assign(new RangeError('too far'), { code: 'E_FAR' });
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error).toMatchObject({ message: 'too far', code: 'E_FAR' });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a loop over two node processes gives every item exactly once, in input order, and both nodes work', async () => {
+    const { pool } = await cluster(2);
+    try {
+      const input = Array.from({ length: 400 }, (_, i) => i);
+      const outputs = await pool.forEachParallel(input, async (n: number) => {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        return [n * 3, process.pid];
+      }, { ordered: true, chunkSize: 10, throttleLimit: 8 });
+      expect(outputs.map(([value]) => value)).toEqual(input.map((n) => n * 3));
+      expect(new Set(outputs.map(([, pid]) => pid)).size).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a node killed with SIGKILL mid-loop loses no item: its chunks run again on the other node after the lease', async () => {
+    const { pool, started } = await cluster(2, '1s');
+    try {
+      const input = Array.from({ length: 80 }, (_, i) => i);
+      const loop = pool.forEachParallel(input, async (n: number) => {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        return [n, process.pid];
+      }, { ordered: true, chunkSize: 2, throttleLimit: 8 });
+      const outputs: [number, number][] = [];
+      let killed = false;
+      for await (const output of loop) {
+        outputs.push(output as [number, number]);
+        if (!killed && outputs.length === 6) {
+          killed = true;
+          started[0]!.process.kill('SIGKILL');
+        }
+      }
+      expect(outputs.map(([n]) => n)).toEqual(input);
+      expect(loop.errors).toEqual([]);
+      expect(await started[0]!.exited).toBe('SIGKILL');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a timeout reaches the items running on the nodes: they stop, and nothing stays active in the queue', async () => {
+    const { pool, queue } = await cluster(1);
+    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const started = performance.now();
+      const error = await pool.forEachParallel(Array.from({ length: 8 }, (_, i) => i), (n: number, ctx) => new Promise((_, reject) => {
+        (ctx as RunspaceContext).signal.addEventListener('abort', () => reject(new Error(`item ${n} stopped`)));
+      }), { chunkSize: 1, throttleLimit: 4, timeout: 300 }).toArray().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect(performance.now() - started).toBeLessThan(5_000);
+      let active = -1;
+      for (let look = 0; look < 100 && active !== 0; look++) {
+        active = await watcher.getActiveCount();
+        if (active !== 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(active).toBe(0);
+      expect(await watcher.getWaitingCount()).toBe(0);
+    } finally {
+      await watcher.close();
+      await pool.close();
+    }
+  });
+
+  test('module functions resolve under the module root on the node; a missing export fails its items with ModuleExportError', async () => {
+    const { pool } = await cluster(1);
+    try {
+      const digest = { module: new URL('../fixtures/tasks.js', import.meta.url), export: 'digest' };
+      expect(await pool.invoke(digest, { args: ['abc'] })).toBe(await pool.invoke(digest, { args: ['abc'] }));
+      const missing = await pool.forEachParallel([1, 2], { module: new URL('../fixtures/tasks.js', import.meta.url), export: 'nothingHere' }).toArray().catch((e: unknown) => e);
+      expect(missing).toBeInstanceOf(ParallelLoopError);
+      expect((missing as ParallelLoopError).errors.map((e) => e.cause)).toEqual([expect.any(ModuleExportError), expect.any(ModuleExportError)]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('values that cannot mean the same on another machine are refused with ClusterValueError, naming where', async () => {
+    const { pool } = await cluster(1);
+    try {
+      await expect(pool.invoke((ctx) => 1, { using: { lock: new Mutex() } })).rejects.toThrow(ClusterValueError);
+      await expect(pool.invoke((ctx) => 1, { using: { lock: new Mutex() } })).rejects.toThrow(/using\.lock/);
+      expect(() => pool.forEachParallel([1], (n: number) => n, { using: { f: () => 1 } as never })).toThrow(ClusterValueError);
+      const loop = pool.forEachParallel([1, { nested: [new Mutex()] }], (n: unknown) => n);
+      await expect(loop.toArray()).rejects.toThrow(/input\[1\]\.nested\[0\]/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('Redis unreachable: open fails with ClusterUnavailableError, and a waiting call fails within unavailableAfter', async () => {
+    await expect(ClusterPool.open({ redis: 'redis://127.0.0.1:1', unavailableAfter: 500 })).rejects.toBeInstanceOf(ClusterUnavailableError);
+    const own = await startRedis();
+    const queue = freshQueue();
+    const pool = await ClusterPool.open({ redis: own.url, queue, unavailableAfter: 500 });
+    try {
+      // No node takes the job; Redis then goes away.
+      const waiting = pool.invoke((ctx) => 1).catch((e: unknown) => e);
+      await own.stop();
+      const error = await waiting;
+      expect(error).toBeInstanceOf(ClusterUnavailableError);
+    } finally {
+      await pool.close();
+    }
+  });
+});
