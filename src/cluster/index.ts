@@ -10,4 +10,6 @@ export type { ClusterInvokeOptions, ClusterPoolOptions } from './cluster-pool.js
 export { ClusterLoop } from './cluster-loop.js';
 export type { ClusterLoopOptions } from './cluster-loop.js';
 export { startWorkerNode } from './worker-node.js';
+export { ClusterMutex } from './cluster-mutex.js';
+export type { ClusterLockInfo, ClusterMutexOptions } from './cluster-mutex.js';
 export type { WorkerNode, WorkerNodeOptions } from './worker-node.js';

@@ -1,0 +1,83 @@
+// ClusterMutex across processes, on a real redis-server.
+import { fork } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Redis } from 'ioredis';
+import { ClusterMutex, ClusterUnavailableError, SynchronizationLockError, TimeoutError } from 'runspaces';
+import { hasRedisServer, REDIS_MISSING, startRedis, type RedisServer } from './redis-server.js';
+
+const available = hasRedisServer();
+if (!available && process.env.CI !== undefined) throw new Error(REDIS_MISSING);
+
+const CHILD = new URL('../fixtures/cluster-mutex-child.js', import.meta.url);
+
+interface Report {
+  readonly event: 'done' | 'holding';
+  readonly tokens?: number[];
+  readonly abandoned?: number;
+  readonly increments?: number;
+}
+
+describe.skipIf(!available)(`ClusterMutex on a real redis-server${available ? '' : ` (skipped: ${REDIS_MISSING})`}`, () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  test('4 processes × 1,000 increments, one holder SIGKILLed: no lost update, one abandonment reported, fencing tokens only increase', { timeout: 60_000 }, async () => {
+    const name = 'counter-lock';
+    const run = (increments: number, holdAfter: number) => {
+      const child = fork(CHILD, [redis.url, name, String(increments), String(holdAfter)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const reports: Report[] = [];
+      const holding = new Promise<void>((resolve) => child.on('message', (report: Report) => {
+        reports.push(report);
+        if (report.event === 'holding') resolve();
+      }));
+      const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+      return { child, reports, holding, exited };
+    };
+    const doomed = run(1_000, 100);
+    const others = [run(1_000, -1), run(1_000, -1), run(1_000, -1)];
+    await doomed.holding;
+    doomed.child.kill('SIGKILL');
+    expect(await doomed.exited).toBe('SIGKILL');
+    expect(await Promise.all(others.map((other) => other.exited))).toEqual([0, 0, 0]);
+    const done = others.map((other) => other.reports.find((report) => report.event === 'done')!);
+
+    const client = new Redis(redis.url);
+    try {
+      // The doomed process did 100 increments before it died holding the lock; the others all of theirs.
+      expect(Number(await client.get(`${name}:counter`))).toBe(100 + 3 * 1_000);
+    } finally {
+      client.disconnect();
+    }
+    expect(done.reduce((sum, report) => sum + report.abandoned!, 0)).toBe(1);
+    const all = done.flatMap((report) => report.tokens!);
+    for (const report of done) expect(report.tokens).toEqual([...report.tokens!].sort((a, b) => a - b));
+    expect(new Set(all).size).toBe(all.length);
+    // Every token a survivor got is larger than the dead holder's last one (101: its 101st acquisition at most).
+    expect(Math.max(...all)).toBe(3_000 + 101);
+  });
+
+  test('a second holder waits; a timeout is false (withLock: TimeoutError); release by a non-holder throws; open without Redis is ClusterUnavailableError', async () => {
+    const first = await ClusterMutex.open('waits', { redis: redis.url });
+    const second = await ClusterMutex.open('waits', { redis: redis.url });
+    try {
+      expect(await first.acquire()).toBe(true);
+      expect(first.fencingToken).toBe(1);
+      expect(await second.acquire({ timeout: 50 })).toBe(false);
+      await expect(second.withLock(() => 'never', { timeout: 50 })).rejects.toBeInstanceOf(TimeoutError);
+      await expect(second.releaseMutex()).rejects.toBeInstanceOf(SynchronizationLockError);
+      const waiting = second.withLock(({ fencingToken, abandoned }) => [fencingToken, abandoned]);
+      await first.releaseMutex();
+      expect(await waiting).toEqual([2, false]);
+      expect(first.fencingToken).toBe(0);
+    } finally {
+      await first.dispose();
+      await second.dispose();
+    }
+    await expect(ClusterMutex.open('nowhere', { redis: 'redis://127.0.0.1:1' })).rejects.toBeInstanceOf(ClusterUnavailableError);
+  });
+});
