@@ -19,6 +19,7 @@ import { markdownTable } from '../dist/cli/contention-report.js';
 import { contentionSvg } from '../dist/cli/svg-chart.js';
 import { runSyncBenchmark, syncTable } from './sync.js';
 import { leakTable, runLeakCheckInChild } from './leaks.js';
+import { clusterTable, runClusterBenchmark } from './cluster.js';
 
 const { repeats } = benchArgs();
 
@@ -101,6 +102,11 @@ console.log(`\n## Leak check (bench/leaks.js)\n`);
 console.log(`${leaks.machine}; ${leaks.seconds} s per workload after a warm-up; main-thread heap after collecting on every thread. A plain \`new Function\` loop without the library grows V8's heap by about 40 bytes per function, which the generated-script-block row includes.\n`);
 console.log(leakTable(leaks));
 
+const clusterRun = await runClusterBenchmark({ repeats: Math.min(repeats, 3) });
+console.log(`\n## Cluster (bench/cluster.js)\n`);
+if (!clusterRun.skipped) console.log(`${clusterRun.machine}; Redis and the nodes on this machine (loopback); medians of ${clusterRun.repeats} runs.\n`);
+console.log(clusterTable(clusterRun));
+
 const piscinaTime = (metric) => metric.libraries.runspaces.median / metric.libraries.piscina?.median;
 // Issue 16's targets, for the script-block task and for the module-function variant (what piscina users write).
 const { burstBusy, roundTripBusy } = pool.results;
@@ -133,6 +139,10 @@ for (const [name, r] of Object.entries(leaks.results)) {
   if (name === 'generated script blocks') continue;
   target('robustness', `flat heap: ${name} (< 2 MiB/min)`, `${r.mibPerMinute.toFixed(2)} MiB/min`, Math.abs(r.mibPerMinute) < 2);
 }
+if (!clusterRun.skipped) {
+  const scale2 = clusterRun.scaling[2] / clusterRun.scaling[1];
+  target('cluster', '2 node processes: >= 1.6x the items/s of 1 (2 cores)', `${scale2.toFixed(2)}x`, scale2 >= 1.6);
+}
 if (mutex2 && asyncMutex2) {
   target('contention', 'Mutex, 2 threads vs async-mutex, 2 async flows (empty critical section)', `${(mutex2.throughput / asyncMutex2.throughput).toFixed(1)}x the acquisitions/s`, mutex2.throughput > asyncMutex2.throughput);
 }
@@ -150,3 +160,4 @@ writeFileSync('.bench-results/parallel.json', JSON.stringify(loops, null, 2));
 writeFileSync('.bench-results/pool.json', JSON.stringify(pool, null, 2));
 writeFileSync('.bench-results/sync.json', JSON.stringify(sync, null, 2));
 writeFileSync('.bench-results/leaks.json', JSON.stringify(leaks, null, 2));
+writeFileSync('.bench-results/cluster.json', JSON.stringify(clusterRun, null, 2));
