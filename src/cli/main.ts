@@ -128,7 +128,11 @@ async function worker(argv: readonly string[]): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       console.error('runspaces worker: finishing the jobs held, then stopping');
-      void node.close().then(resolve);
+      void node.close().then(() => {
+        // Everything is closed; a connection library's stray timer must not keep the node up.
+        setTimeout(() => process.exit(0), 2_000).unref();
+        resolve();
+      });
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

@@ -12,7 +12,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError, OperationCancelledError, ParallelItemError, ParallelLoopError, TimeoutError } from '../errors.js';
+import { InvalidArgumentError, InvalidOperationError, OperationCancelledError, ParallelItemError, ParallelLoopError, TimeoutError } from '../errors.js';
 import type { ModuleFunction } from '../pool/invocation.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import { onCancel, timeoutMs } from '../util/deadline.js';
@@ -124,7 +124,7 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<R> {
-    if (this.#started) throw new InvalidArgumentError('loop', 'a cluster loop runs once: iterate it or await it, once');
+    if (this.#started) throw new InvalidOperationError('A cluster loop runs once: iterate it or await it, once.');
     this.#started = true;
     return this.#run();
   }

@@ -162,7 +162,13 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
   worker.on('error', () => {
     // Connection trouble: ioredis reconnects; jobs held meanwhile are recovered by their leases.
   });
-  await worker.waitUntilReady();
+  try {
+    await worker.waitUntilReady();
+  } catch (error) {
+    await Promise.allSettled([worker.close(true), pool.close()]);
+    subscriber.disconnect();
+    throw error;
+  }
 
   let closing: Promise<void> | undefined;
   return {

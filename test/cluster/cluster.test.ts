@@ -97,6 +97,35 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
     }
   });
 
+  test('nodes leave and join while a loop runs: SIGTERM finishes the chunk a node holds and exits 0; a node started later takes the rest', async () => {
+    const queue = freshQueue();
+    const first = await startNode(redis.url, { queue, maxRunspaces: 1 });
+    nodes.push(first);
+    const pool = await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT });
+    try {
+      const input = Array.from({ length: 12 }, (_, i) => i);
+      const loop = pool.forEachParallel(input, async (n: number) => {
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        return [n, process.pid];
+      }, { ordered: true, chunkSize: 2, throttleLimit: 6 });
+      const outputs: [number, number][] = [];
+      for await (const output of loop) {
+        outputs.push(output as [number, number]);
+        if (outputs.length === 2) {
+          first.process.kill('SIGTERM');
+          // It leaves cleanly: what it held is finished and delivered, nothing is taken after.
+          expect(await first.exited).toBe(0);
+          nodes.push(await startNode(redis.url, { queue, maxRunspaces: 1 }));
+        }
+      }
+      expect(outputs.map(([n]) => n)).toEqual(input);
+      expect(new Set(outputs.map(([, pid]) => pid)).size).toBe(2);
+      expect(loop.errors).toEqual([]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('a timeout reaches the items running on the nodes: they stop, and nothing stays active in the queue', async () => {
     const { pool, queue } = await cluster(1);
     const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
