@@ -15,6 +15,8 @@ import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, InvalidOperationError, OperationCancelledError, ParallelItemError, ParallelLoopError, TimeoutError } from '../errors.js';
 import type { ModuleFunction } from '../pool/invocation.js';
 import { deserializeError } from '../protocol/error-codec.js';
+import type { StreamRecord } from '../protocol/stream-records.js';
+import type { ProgressRecord } from '../parallel/options.js';
 import { onCancel, timeoutMs } from '../util/deadline.js';
 import { abortSignalOption, readOptions } from '../util/options.js';
 import { assertCrossable, pack, unpack, type ChunkResult, type ClusterJob, type WireFunction } from './wire.js';
@@ -35,6 +37,10 @@ export interface ClusterLoopOptions<U = Readonly<Record<string, unknown>>> {
   readonly signal?: AbortSignal;
   /** As a local loop's: not given, failures end the loop with `ParallelLoopError` after every output; `'continue'` never throws for them; `'stop'` throws the first. */
   readonly errorAction?: 'continue' | 'stop';
+  /** Every stream record the items wrote on their nodes (warnings, verbose, progress...), tagged with the item's `index`, as its chunk's results arrive. */
+  readonly onRecord?: (record: StreamRecord) => void;
+  /** Progress records (`ctx.writeProgress`) only. */
+  readonly onProgress?: (record: ProgressRecord) => void;
 }
 
 /** What a loop needs from its cluster. */
@@ -74,13 +80,20 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
   readonly #signal: AbortSignal | undefined;
   readonly #errorAction: 'continue' | 'stop' | undefined;
   readonly #errors: ParallelItemError[] = [];
+  readonly #onRecord: ((record: StreamRecord) => void) | undefined;
+  readonly #onProgress: ((record: ProgressRecord) => void) | undefined;
   #completed = 0;
   #started = false;
   #all: Promise<R[]> | undefined;
 
   /** @internal Loops come from `cluster.forEachParallel`. */
   constructor(host: ClusterLoopHost, input: Iterable<unknown> | AsyncIterable<unknown>, fn: Function | ModuleFunction, options: ClusterLoopOptions) {
-    const read = readOptions(options, ['using', 'chunkSize', 'throttleLimit', 'ordered', 'timeout', 'signal', 'errorAction']) as ClusterLoopOptions;
+    const read = readOptions(options, ['using', 'chunkSize', 'throttleLimit', 'ordered', 'timeout', 'signal', 'errorAction', 'onRecord', 'onProgress']) as ClusterLoopOptions;
+    for (const name of ['onRecord', 'onProgress'] as const) {
+      if (read[name] !== undefined && typeof read[name] !== 'function') throw new InvalidArgumentError(name, 'expected a function');
+    }
+    this.#onRecord = read.onRecord;
+    this.#onProgress = read.onProgress;
     if (input === null || typeof input !== 'object' || (!(Symbol.iterator in input) && !(Symbol.asyncIterator in input))) {
       throw new InvalidArgumentError('input', 'expected an iterable or async iterable of items');
     }
@@ -199,6 +212,11 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
 
   *#deliver(settled: Settled): Generator<R> {
     const { first, count, result, error } = settled;
+    for (const record of result?.records ?? []) {
+      const tagged = { ...record, index: first + (record.index ?? 0) } as StreamRecord;
+      this.#onRecord?.(tagged);
+      if (tagged.stream === 'progress') this.#onProgress?.(tagged as ProgressRecord);
+    }
     const failures = new Map(result?.failures);
     for (let i = 0; i < count; i++) {
       this.#completed++;

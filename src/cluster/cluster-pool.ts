@@ -11,14 +11,17 @@ import { randomUUID } from 'node:crypto';
 import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterNodeLostError, ClusterUnavailableError, InvalidArgumentError, InvalidOperationError, OperationCancelledError, TimeoutError } from '../errors.js';
+import type { Job } from '../parallel/job.js';
 import type { LoopFunction } from '../parallel/options.js';
 import type { ModuleFunction, ScriptBlock } from '../pool/invocation.js';
 import { scriptFor } from '../pool/script-registry.js';
 import { deserializeError } from '../protocol/error-codec.js';
+import type { StreamRecord } from '../protocol/stream-records.js';
 import { onCancel, timeoutMs } from '../util/deadline.js';
 import { abortSignalOption, readOptions } from '../util/options.js';
 import { cancelChannel, DEFAULT_QUEUE, redisConnection } from './connection.js';
 import { ClusterLoop, type ClusterLoopHost, type ClusterLoopOptions } from './cluster-loop.js';
+import { ClusterThreadJob, type ClusterJobHost, type ClusterThreadJobOptions } from './cluster-thread-job.js';
 import { loadEngine, parseRedisUrl } from './engine.js';
 import { assertCrossable, pack, unpack, type ClusterJob, type InvokeResult, type WireFunction } from './wire.js';
 
@@ -49,6 +52,8 @@ export interface ClusterInvokeOptions<A extends readonly unknown[] = readonly un
   /** Milliseconds for the call; then it is cancelled on its node and rejects with `TimeoutError`. */
   readonly timeout?: number;
   readonly signal?: AbortSignal;
+  /** Every stream record the call wrote on its node, once its result arrives. */
+  readonly onRecord?: (record: StreamRecord) => void;
 }
 
 /** What the pool uses of BullMQ's `Queue`, `QueueEvents` and an ioredis client. */
@@ -62,6 +67,7 @@ interface JobQueue {
 interface JobEvents {
   on(event: 'completed', listener: (args: { jobId: string; returnvalue: unknown }) => void): unknown;
   on(event: 'failed', listener: (args: { jobId: string; failedReason: string }) => void): unknown;
+  on(event: 'active', listener: (args: { jobId: string }) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
   waitUntilReady(): Promise<unknown>;
   close(): Promise<void>;
@@ -77,6 +83,8 @@ interface Publisher {
 interface Waiter {
   resolve(value: string): void;
   reject(error: unknown): void;
+  /** Told when a node takes the job (thread jobs turn Running then). */
+  onActive?: (() => void) | undefined;
 }
 
 /**
@@ -166,7 +174,8 @@ export class ClusterPool {
   ): Promise<Awaited<R>>;
   async invoke(fn: Function | ModuleFunction, options: ClusterInvokeOptions = {}): Promise<unknown> {
     this.#assertOpen();
-    const read = readOptions(options, ['args', 'using', 'timeout', 'signal']) as ClusterInvokeOptions;
+    const read = readOptions(options, ['args', 'using', 'timeout', 'signal', 'onRecord']) as ClusterInvokeOptions;
+    if (read.onRecord !== undefined && typeof read.onRecord !== 'function') throw new InvalidArgumentError('onRecord', 'expected a function');
     const args = read.args ?? [];
     if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
     assertCrossable(args, 'args');
@@ -176,6 +185,7 @@ export class ClusterPool {
     const call = randomUUID();
     const job: ClusterJob = { kind: 'invoke', call, fn: this.wireFunction(fn), args: pack(args), using: read.using === undefined ? undefined : pack(read.using) };
     const result = unpack<InvokeResult>(await this.#withCancel(this.submit(job, call), call, [call], timeout, signal));
+    for (const record of result.records ?? []) read.onRecord?.(record);
     if (!result.ok) throw deserializeError(result.error);
     return result.value;
   }
@@ -195,6 +205,31 @@ export class ClusterPool {
     return new ClusterLoop<unknown>(this.#host, input, fn, options);
   }
 
+  /**
+   * Runs `fn(ctx, ...args)` on some node as a job (`Start-ThreadJob`): it is
+   * `NotStarted` while queued, `Running` once a node takes it.
+   *
+   * @example
+   * ```ts
+   * const job = cluster.startThreadJob((ctx, url: string) => url.length, { args: ['https://example.org'] });
+   * if (await job.wait({ timeout: 60_000 })) console.log(job.receive().output);
+   * ```
+   */
+  startThreadJob<A extends readonly unknown[], R, U extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>>(
+    fn: ScriptBlock<A, R, U> | ModuleFunction,
+    options: ClusterThreadJobOptions<A, U> = {},
+  ): ClusterThreadJob<Awaited<R>> {
+    this.#assertOpen();
+    const job = new ClusterThreadJob<Awaited<R>>(this.#jobHost, fn as Function | ModuleFunction, options, (removed) => this.#jobs.delete(removed as Job<unknown>));
+    this.#jobs.add(job as Job<unknown>);
+    return job;
+  }
+
+  /** The cluster jobs started from this pool and not removed, oldest first (`Get-Job`). */
+  getJobs(): Job<unknown>[] {
+    return [...this.#jobs];
+  }
+
   /** Stops listening and disconnects; calls still waiting reject with `ClusterUnavailableError`. Work already queued stays for the nodes. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -209,10 +244,10 @@ export class ClusterPool {
   }
 
   /** @internal Queues a job and resolves with its packed result. */
-  submit(job: ClusterJob, jobId: string): Promise<string> {
+  submit(job: ClusterJob, jobId: string, onActive?: () => void): Promise<string> {
     return new Promise<string>((resolvePromise, reject) => {
       // Registered first: a quick node may finish before `add` returns.
-      this.#waiting.set(jobId, { resolve: resolvePromise, reject });
+      this.#waiting.set(jobId, { resolve: resolvePromise, reject, onActive });
       this.#queue.add(job.kind, job, { jobId, removeOnComplete: true, removeOnFail: true }).catch((error: unknown) => {
         this.#waiting.delete(jobId);
         reject(new ClusterUnavailableError(`The job could not be queued: ${(error as Error).message}`, { cause: error }));
@@ -245,6 +280,14 @@ export class ClusterPool {
     if (path.startsWith('..')) throw new InvalidArgumentError('fn.module', `${module} is outside the module root ${this.#moduleRoot}: nodes find modules under their --module-root`);
     return { kind: 'module', path: path.split('\\').join('/'), export: target.export ?? 'default', context: target.context ?? true };
   }
+
+  readonly #jobs = new Set<Job<unknown>>();
+
+  readonly #jobHost: ClusterJobHost = {
+    submit: (job, jobId, onActive) => this.submit(job, jobId, onActive),
+    cancel: (id, jobIds) => this.cancel(id, jobIds),
+    wireFunction: (fn) => this.wireFunction(fn),
+  };
 
   readonly #host: ClusterLoopHost = {
     submit: (job, jobId) => this.submit(job, jobId),
@@ -279,6 +322,7 @@ export class ClusterPool {
       this.#waiting.delete(jobId);
       waiter.resolve(returnvalue as unknown as string);
     });
+    this.#events.on('active', ({ jobId }) => this.#waiting.get(jobId)?.onActive?.());
     this.#events.on('failed', ({ jobId, failedReason }) => {
       const waiter = this.#waiting.get(jobId);
       if (waiter === undefined) return;

@@ -8,6 +8,8 @@
 export { ClusterPool } from './cluster-pool.js';
 export type { ClusterInvokeOptions, ClusterPoolOptions } from './cluster-pool.js';
 export { ClusterLoop } from './cluster-loop.js';
+export { ClusterThreadJob } from './cluster-thread-job.js';
+export type { ClusterThreadJobOptions } from './cluster-thread-job.js';
 export type { ClusterLoopOptions } from './cluster-loop.js';
 export { startWorkerNode } from './worker-node.js';
 export { ClusterMutex } from './cluster-mutex.js';

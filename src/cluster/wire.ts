@@ -14,6 +14,7 @@ import { ClusterValueError } from '../errors.js';
 import { isRemote } from '../affinity/remote.js';
 import { instanceClassInfo } from '../affinity/class-registry.js';
 import type { SerializedError } from '../protocol/error-codec.js';
+import type { StreamRecord } from '../protocol/stream-records.js';
 import { isShareable } from '../sync/shared-cells.js';
 
 /** A function as a node can find it again. */
@@ -41,13 +42,18 @@ export interface InvokeJob {
 
 export type ClusterJob = ChunkJob | InvokeJob;
 
-/** A chunk's outcome: `values[i]` is item `first + i`'s output unless `failures` lists `i`. */
+/**
+ * A chunk's outcome: `values[i]` is item `first + i`'s output unless
+ * `failures` lists `i`; `records` are the stream records its items wrote,
+ * `index` counted from the chunk's first item.
+ */
 export interface ChunkResult {
   readonly values: unknown[];
   readonly failures: (readonly [number, SerializedError])[];
+  readonly records?: readonly StreamRecord[];
 }
 
-export type InvokeResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: SerializedError };
+export type InvokeResult = ({ readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: SerializedError }) & { readonly records?: readonly StreamRecord[] };
 
 export function pack(value: unknown): string {
   return serialize(value).toString('base64');

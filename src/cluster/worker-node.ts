@@ -20,6 +20,7 @@ import { InvalidArgumentError, OperationCancelledError, ParallelItemError, Timeo
 import { RunspacePool } from '../facade/runspace-pool.js';
 import type { ModuleFunction } from '../pool/invocation.js';
 import { serializeError } from '../protocol/error-codec.js';
+import type { StreamRecord } from '../protocol/stream-records.js';
 import { loadEngine, parseRedisUrl } from './engine.js';
 import { pack, unpack, type ChunkJob, type ChunkResult, type ClusterJob, type InvokeJob, type InvokeResult, type WireFunction } from './wire.js';
 import { cancelChannel, redisConnection, DEFAULT_QUEUE, DEFAULT_LEASE_MS } from './connection.js';
@@ -110,9 +111,10 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
       const items = unpack<unknown[]>(job.items);
       const using = job.using === undefined ? undefined : unpack<Record<string, unknown>>(job.using);
       const fn = functionOf(job.fn);
-      const result: ChunkResult = { values: new Array(items.length), failures: [] };
+      const records: StreamRecord[] = [];
+      const result: ChunkResult = { values: new Array(items.length), failures: [], records };
       if (signal.aborted) return pack({ ...result, values: [], cancelled: true });
-      const loop = pool.forEachParallel(items, fn as never, { using, ordered: true, errorAction: 'continue', throttleLimit: maxRunspaces, signal, baseUrl });
+      const loop = pool.forEachParallel(items, fn as never, { using, ordered: true, errorAction: 'continue', throttleLimit: maxRunspaces, signal, baseUrl, onRecord: (record) => records.push(record) });
       let outputs: unknown[];
       try {
         outputs = await loop.toArray();
@@ -120,7 +122,7 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
         if (error instanceof OperationCancelledError || error instanceof TimeoutError) return pack({ ...result, values: [], cancelled: true });
         // The loop as a whole could not run (its module would not load): every item fails with why.
         const why = serializeError(error);
-        return pack({ values: [], failures: items.map((_, i) => [i, why] as const) } satisfies ChunkResult);
+        return pack({ values: [], failures: items.map((_, i) => [i, why] as const), records } satisfies ChunkResult);
       }
       const failed = new Map<number, ParallelItemError>(loop.errors.map((error) => [error.index, error]));
       let next = 0;
@@ -136,11 +138,12 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
     track(job.call, async (signal) => {
       const args = unpack<unknown[]>(job.args);
       const using = job.using === undefined ? undefined : unpack<Record<string, unknown>>(job.using);
+      const records: StreamRecord[] = [];
       let result: InvokeResult;
       try {
-        result = { ok: true, value: await pool.invoke(functionOf(job.fn) as never, { args, using, signal, baseUrl }) };
+        result = { ok: true, value: await pool.invoke(functionOf(job.fn) as never, { args, using, signal, baseUrl, onRecord: (record: StreamRecord) => records.push(record) }), records };
       } catch (error) {
-        result = { ok: false, error: serializeError(error) };
+        result = { ok: false, error: serializeError(error), records };
       }
       try {
         return pack(result);
@@ -196,6 +199,6 @@ function packChunk(result: ChunkResult): string {
         failures.push([i, serializeError(error)]);
       }
     });
-    return pack({ values, failures });
+    return pack({ values, failures, records: result.records });
   }
 }

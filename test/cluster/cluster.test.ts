@@ -10,6 +10,7 @@ import {
   ParallelLoopError,
   TimeoutError,
   type RunspaceContext,
+  type StreamRecord,
 } from 'runspaces';
 import { hasRedisServer, REDIS_MISSING, REPO_ROOT, startNode, startRedis, type NodeProcess, type RedisServer } from './redis-server.js';
 
@@ -121,6 +122,59 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
       expect(outputs.map(([n]) => n)).toEqual(input);
       expect(new Set(outputs.map(([, pid]) => pid)).size).toBe(2);
       expect(loop.errors).toEqual([]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('stream records written on the nodes reach onRecord and onProgress, tagged with their item', async () => {
+    const { pool } = await cluster(1);
+    try {
+      const records: StreamRecord[] = [];
+      const progress: number[] = [];
+      const outputs = await pool.forEachParallel([10, 20, 30], (n: number, ctx) => {
+        ctx.writeVerbose(`item ${n}`);
+        ctx.writeProgress({ activity: 'counting', percentComplete: n });
+        return n;
+      }, { chunkSize: 2, ordered: true, onRecord: (record) => records.push(record), onProgress: (record) => progress.push(record.progress.percentComplete!) });
+      expect(outputs).toEqual([10, 20, 30]);
+      expect(records.filter((r) => r.stream === 'verbose').map((r) => [r.index, (r as { message: string }).message])).toEqual([[0, 'item 10'], [1, 'item 20'], [2, 'item 30']]);
+      expect(progress).toEqual([10, 20, 30]);
+      const warnings: StreamRecord[] = [];
+      expect(await pool.invoke((ctx) => {
+        ctx.writeWarning('careful');
+        return 'done';
+      }, { onRecord: (record) => warnings.push(record) })).toBe('done');
+      expect(warnings).toMatchObject([{ stream: 'warning', message: 'careful' }]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a thread job on the cluster: NotStarted while queued, Running once a node takes it, then Completed with its output; stop() stops one', async () => {
+    const queue = freshQueue();
+    const pool = await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT });
+    try {
+      const job = pool.startThreadJob((ctx, n: number) => {
+        ctx.writeOutput('first');
+        return n * 2;
+      }, { args: [21], name: 'double' });
+      const states: string[] = [job.state];
+      job.on('stateChanged', ({ state }) => states.push(state));
+      // No node yet: it stays queued.
+      expect(await job.wait({ timeout: 100 })).toBe(false);
+      expect(job.state).toBe('NotStarted');
+      nodes.push(await startNode(redis.url, { queue }));
+      expect(await job.wait({ timeout: 10_000 })).toBe(true);
+      expect(states).toEqual(['NotStarted', 'Running', 'Completed']);
+      expect(job.receive().output).toEqual(['first', 42]);
+      expect(job.command).toContain('n * 2');
+      expect(pool.getJobs()).toEqual([job]);
+
+      const endless = pool.startThreadJob((ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))));
+      await new Promise<void>((resolve) => endless.on('stateChanged', ({ state }) => state === 'Running' && resolve()));
+      await endless.stop();
+      expect(endless.state).toBe('Stopped');
     } finally {
       await pool.close();
     }

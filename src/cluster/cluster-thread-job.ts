@@ -1,0 +1,87 @@
+/**
+ * `Start-ThreadJob` on a cluster: a call run on some node, followed as a
+ * job. `NotStarted` while it waits in the queue, `Running` from the moment a
+ * node takes it (the queue's `active` event), then `Completed` (the
+ * records it wrote, `ctx.writeOutput` values first, then its return value),
+ * `Failed`, or `Stopped` after `stop()` (it is removed from the queue, or
+ * cancelled on its node).
+ *
+ * @module
+ */
+
+import { randomUUID } from 'node:crypto';
+import { InvalidArgumentError } from '../errors.js';
+import { commandOf, Job } from '../parallel/job.js';
+import type { ModuleFunction } from '../pool/invocation.js';
+import { deserializeError } from '../protocol/error-codec.js';
+import { readOptions } from '../util/options.js';
+import { assertCrossable, pack, unpack, type ClusterJob, type InvokeResult, type WireFunction } from './wire.js';
+
+/** Options of `cluster.startThreadJob`. */
+export interface ClusterThreadJobOptions<A extends readonly unknown[] = readonly unknown[], U = Readonly<Record<string, unknown>>> {
+  readonly args?: A;
+  readonly using?: U;
+  /** The job's name. Default `Job<id>`. */
+  readonly name?: string;
+}
+
+/** What a cluster job needs from its cluster. */
+export interface ClusterJobHost {
+  submit(job: ClusterJob, jobId: string, onActive?: () => void): Promise<string>;
+  cancel(id: string, jobIds: readonly string[]): void;
+  wireFunction(fn: Function | ModuleFunction): WireFunction;
+}
+
+/**
+ * A thread job running on a worker node of a cluster.
+ *
+ * @example
+ * ```ts
+ * const job = cluster.startThreadJob((ctx, n: number) => n * 2, { args: [21], name: 'double' });
+ * await job.wait();
+ * console.log(job.state, job.receive().output);   // 'Completed' [42]
+ * ```
+ */
+export class ClusterThreadJob<R = unknown> extends Job<R> {
+  readonly #host: ClusterJobHost;
+  readonly #call = randomUUID();
+
+  /** @internal Jobs come from `cluster.startThreadJob()`. */
+  constructor(host: ClusterJobHost, fn: Function | ModuleFunction, options: ClusterThreadJobOptions, onRemove: (job: Job<R>) => void) {
+    const read = readOptions(options, ['args', 'using', 'name']) as ClusterThreadJobOptions;
+    if (read.name !== undefined && typeof read.name !== 'string') throw new InvalidArgumentError('name', 'expected a string');
+    super(read.name, commandOf(fn), onRemove);
+    this.#host = host;
+    const args = read.args ?? [];
+    if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
+    assertCrossable(args, 'args');
+    if (read.using !== undefined) assertCrossable(read.using, 'using');
+    const job: ClusterJob = { kind: 'invoke', call: this.#call, fn: host.wireFunction(fn), args: pack(args), using: read.using === undefined ? undefined : pack(read.using) };
+    host.submit(job, this.#call, () => this.setState('Running')).then(
+      (packed) => this.#finish(unpack<InvokeResult>(packed)),
+      (error: unknown) => this.#fail(error),
+    );
+  }
+
+  protected requestStop(): void {
+    this.#host.cancel(this.#call, [this.#call]);
+    this.setState('Stopped');
+  }
+
+  #finish(result: InvokeResult): void {
+    if (this.isFinished) return;
+    for (const record of result.records ?? []) this.addRecord(record);
+    if (!result.ok) {
+      this.#fail(deserializeError(result.error));
+      return;
+    }
+    if (result.value !== undefined) this.addOutput(result.value as R);
+    this.setState('Completed');
+  }
+
+  #fail(error: unknown): void {
+    if (this.isFinished) return;
+    this.addError(error);
+    this.setState('Failed', error);
+  }
+}
