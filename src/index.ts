@@ -89,5 +89,5 @@ export {
   WaitHandleKindError,
   WaitHandleNotFoundError,
 } from './errors.js';
-export { ClusterLoop, ClusterMutex, ClusterPool, ClusterThreadJob, startWorkerNode } from './cluster/index.js';
-export type { ClusterInvokeOptions, ClusterLockInfo, ClusterLoopOptions, ClusterThreadJobOptions, ClusterMutexOptions, ClusterPoolOptions, WorkerNode, WorkerNodeOptions } from './cluster/index.js';
+export { ClusterLoop, ClusterMutex, ClusterPool, ClusterSemaphore, ClusterThreadJob, startWorkerNode } from './cluster/index.js';
+export type { ClusterInvokeOptions, ClusterLockInfo, ClusterLoopOptions, ClusterSemaphoreOptions, ClusterThreadJobOptions, ClusterMutexOptions, ClusterPoolOptions, WorkerNode, WorkerNodeOptions } from './cluster/index.js';

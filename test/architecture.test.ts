@@ -83,7 +83,7 @@ describe('the published package', () => {
   test('the runtime exports are exactly the public API (an accidental export fails here)', async () => {
     const api = await import('runspaces');
     expect(Object.keys(api).sort()).toEqual([
-      'AbandonedMutexError', 'AffinityClassError', 'AutoResetEvent', 'Barrier', 'BarrierPostPhaseError', 'BlockingWaitError', 'ClusterLoop', 'ClusterMutex', 'ClusterNodeLostError', 'ClusterPool', 'ClusterThreadJob', 'ClusterUnavailableError', 'ClusterValueError', 'CountdownEvent',
+      'AbandonedMutexError', 'AffinityClassError', 'AutoResetEvent', 'Barrier', 'BarrierPostPhaseError', 'BlockingWaitError', 'ClusterLoop', 'ClusterMutex', 'ClusterNodeLostError', 'ClusterPool', 'ClusterSemaphore', 'ClusterThreadJob', 'ClusterUnavailableError', 'ClusterValueError', 'CountdownEvent',
       'InvalidArgumentError', 'InvalidOperationError', 'InvalidPoolStateError', 'Job', 'LockDirectoryError', 'ManualResetEvent',
       'ModuleExportError', 'Mutex', 'NoRunspaceAffinity', 'ObjectDisposedError', 'OperationCancelledError', 'ParallelChildJob', 'ParallelItemError',
       'ParallelJob', 'ParallelLoop', 'ParallelLoopError', 'PoolClosedError', 'PoolQueueFullError', 'ProxyReleasedError', 'ReaderWriterLock', 'RelativeImportError',

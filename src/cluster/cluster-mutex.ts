@@ -17,8 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { AbandonedMutexError, ClusterUnavailableError, InvalidArgumentError, ObjectDisposedError, OperationCancelledError, SynchronizationLockError, TimeoutError } from '../errors.js';
 import { deadlineOf, remaining, timeoutMs } from '../util/deadline.js';
 import { abortSignalOption, cancelOptions, readOptions } from '../util/options.js';
-import { redisConnection } from './connection.js';
-import { loadEngine, parseRedisUrl } from './engine.js';
+import { connectScriptClient, type ScriptClient } from './engine.js';
 
 /** Takes a free lock: [fencing token, 1 when the last holder never released it], or nil. */
 const ACQUIRE = `
@@ -61,14 +60,6 @@ export interface ClusterLockInfo {
   readonly abandoned: boolean;
 }
 
-interface RedisClient {
-  readonly status: string;
-  eval(script: string, keyCount: number, ...args: (string | number)[]): Promise<unknown>;
-  connect(): Promise<void>;
-  disconnect(): void;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-}
-
 /**
  * A mutex shared by processes on any machine that reaches one Redis.
  * Async only (a wait over the network must not block a thread): `acquire`,
@@ -93,7 +84,7 @@ interface RedisClient {
  * ```
  */
 export class ClusterMutex {
-  readonly #client: RedisClient;
+  readonly #client: ScriptClient;
   readonly #keys: readonly [string, string, string];
   readonly #lease: number;
   readonly #name: string;
@@ -102,7 +93,7 @@ export class ClusterMutex {
   #renewal: NodeJS.Timeout | undefined;
   #disposed = false;
 
-  private constructor(client: RedisClient, name: string, lease: number) {
+  private constructor(client: ScriptClient, name: string, lease: number) {
     this.#client = client;
     this.#name = name;
     this.#lease = lease;
@@ -118,16 +109,7 @@ export class ClusterMutex {
     if (typeof read.redis !== 'string') throw new InvalidArgumentError('redis', 'expected a Redis URL (redis://host:port)');
     const lease = timeoutMs('lease', read.lease ?? 10_000);
     if (lease === undefined || lease < 100) throw new InvalidArgumentError('lease', 'expected at least 100 ms');
-    const engine = await loadEngine();
-    const client = new engine.Redis({ ...redisConnection(parseRedisUrl(read.redis)), maxRetriesPerRequest: 1, lazyConnect: true }) as unknown as RedisClient;
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-    } catch (error) {
-      client.disconnect();
-      throw new ClusterUnavailableError(`Redis at ${read.redis} cannot be reached: ${(error as Error).message}`, { cause: error });
-    }
-    return new ClusterMutex(client, name, lease);
+    return new ClusterMutex(await connectScriptClient(read.redis), name, lease);
   }
 
   get name(): string {

@@ -13,5 +13,7 @@ export type { ClusterThreadJobOptions } from './cluster-thread-job.js';
 export type { ClusterLoopOptions } from './cluster-loop.js';
 export { startWorkerNode } from './worker-node.js';
 export { ClusterMutex } from './cluster-mutex.js';
+export { ClusterSemaphore } from './cluster-semaphore.js';
+export type { ClusterSemaphoreOptions } from './cluster-semaphore.js';
 export type { ClusterLockInfo, ClusterMutexOptions } from './cluster-mutex.js';
 export type { WorkerNode, WorkerNodeOptions } from './worker-node.js';

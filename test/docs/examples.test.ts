@@ -136,7 +136,7 @@ const definesClasses = (example: Example): boolean => /@(No)?RunspaceAffinity\(\
  * Cluster examples are type-checked but not run here: they need a Redis and
  * worker node processes, which test/cluster/ starts for real.
  */
-const needsCluster = (example: Example): boolean => /ClusterPool|ClusterMutex|startWorkerNode|\bcluster\./.test(example.code);
+const needsCluster = (example: Example): boolean => /ClusterPool|ClusterMutex|ClusterSemaphore|startWorkerNode|\bcluster\./.test(example.code);
 
 /** A module that runs every runnable example in turn, each bounded in time, and prints what failed. */
 const RUNNER = (files: readonly string[]): string => `

@@ -1,8 +1,8 @@
-// ClusterMutex across processes, on a real redis-server.
+// ClusterMutex and ClusterSemaphore across processes, on a real redis-server.
 import { fork } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Redis } from 'ioredis';
-import { ClusterMutex, ClusterUnavailableError, SynchronizationLockError, TimeoutError } from 'runspaces';
+import { ClusterMutex, ClusterSemaphore, ClusterUnavailableError, SemaphoreFullError, SynchronizationLockError, TimeoutError } from 'runspaces';
 import { hasRedisServer, REDIS_MISSING, startRedis, type RedisServer } from './redis-server.js';
 
 const available = hasRedisServer();
@@ -79,5 +79,40 @@ describe.skipIf(!available)(`ClusterMutex on a real redis-server${available ? ''
       await second.dispose();
     }
     await expect(ClusterMutex.open('nowhere', { redis: 'redis://127.0.0.1:1' })).rejects.toBeInstanceOf(ClusterUnavailableError);
+  });
+
+  test('ClusterSemaphore: never more holders than permits (4 holders × 100 turns, 2 permits), and a holder that dies gives its permit back after its lease', { timeout: 30_000 }, async () => {
+    const name = 'two-permits';
+    const holders = await Promise.all([0, 1, 2, 3].map(() => ClusterSemaphore.open(name, { redis: redis.url, maximumCount: 2 })));
+    const counter = new Redis(redis.url);
+    let most = 0;
+    try {
+      await Promise.all(holders.map(async (holder) => {
+        for (let turn = 0; turn < 100; turn++) {
+          await holder.withLock(async () => {
+            const inside = await counter.incr(`${name}:inside`);
+            most = Math.max(most, inside);
+            await counter.decr(`${name}:inside`);
+          });
+        }
+      }));
+      expect(most).toBe(2);
+      expect(await holders[0]!.freeCount()).toBe(2);
+      await expect(holders[0]!.release()).rejects.toBeInstanceOf(SemaphoreFullError);
+
+      const child = fork(new URL('../fixtures/cluster-semaphore-child.js', import.meta.url), [redis.url, name, '2'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      await new Promise<void>((resolve) => child.on('message', () => resolve()));
+      expect(await holders[0]!.acquire()).toBe(true);
+      // Both permits held: one here, one by the child.
+      expect(await holders[1]!.acquire({ timeout: 50 })).toBe(false);
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      // Its lease (500 ms) runs out and the permit comes back.
+      expect(await holders[1]!.acquire({ timeout: 5_000 })).toBe(true);
+    } finally {
+      counter.disconnect();
+      for (const holder of holders) await holder.dispose();
+    }
   });
 });
