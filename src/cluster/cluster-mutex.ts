@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { AbandonedMutexError, ClusterUnavailableError, InvalidArgumentError, ObjectDisposedError, OperationCancelledError, SynchronizationLockError, TimeoutError } from '../errors.js';
 import { deadlineOf, remaining, timeoutMs } from '../util/deadline.js';
 import { abortSignalOption, cancelOptions, readOptions } from '../util/options.js';
-import { connectScriptClient, type ScriptClient } from './engine.js';
+import { connectScriptClient, type ScriptClient } from './connection.js';
 
 /** Takes a free lock: [fencing token, 1 when the last holder never released it], or nil. */
 const ACQUIRE = `

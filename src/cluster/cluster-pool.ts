@@ -75,6 +75,7 @@ interface JobEvents {
 interface Publisher {
   readonly status: string;
   publish(channel: string, message: string): Promise<unknown>;
+  xrevrange(key: string, end: string, start: string, count: 'COUNT', n: number): Promise<[string, string[]][]>;
   connect(): Promise<void>;
   disconnect(): void;
   on(event: 'error', listener: (error: Error) => void): unknown;
@@ -134,31 +135,40 @@ export class ClusterPool {
     // connections would keep retrying, and the process alive, while Redis is away).
     let stopped = false;
     const connection = { ...redisConnection(location), retryStrategy: (times: number) => (stopped ? null : Math.min(times * 100, 2_000)) };
+    const publisher = new engine.Redis({ ...connection, maxRetriesPerRequest: 1, lazyConnect: true }) as unknown as Publisher;
+    publisher.on('error', () => undefined);
+    let queue: JobQueue | undefined;
+    let events: JobEvents | undefined;
     const stop = async (): Promise<void> => {
       stopped = true;
       // With Redis gone, BullMQ's close may never settle; the connections stop retrying all the same.
-      const closed = Promise.allSettled([queue.close(), events.close()]);
+      const closed = Promise.allSettled([queue?.close(), events?.close()]);
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
       publisher.disconnect();
     };
-    // The producer fails fast while Redis is away instead of queueing commands for later.
-    const queue = new engine.Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: 1, enableOfflineQueue: false } }) as unknown as JobQueue;
-    const events = new engine.QueueEvents(queueName, { connection }) as unknown as JobEvents;
-    const publisher = new engine.Redis({ ...connection, maxRetriesPerRequest: 1, lazyConnect: true }) as unknown as Publisher;
-    // Trouble shows as failed calls (and the unreachable watch below), not as unhandled 'error' events.
-    queue.on('error', () => undefined);
-    events.on('error', () => undefined);
-    publisher.on('error', () => undefined);
+    const opening = async (): Promise<void> => {
+      await publisher.connect();
+      // Events are read from the last one there now: a job that completes before the reader's
+      // first blocking read is still seen (reading from "new events only" could miss it).
+      const last = await publisher.xrevrange(`bull:${queueName}:events`, '+', '-', 'COUNT', 1);
+      // The producer fails fast while Redis is away instead of queueing commands for later.
+      queue = new engine.Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: 1, enableOfflineQueue: false } }) as unknown as JobQueue;
+      events = new engine.QueueEvents(queueName, { connection, lastEventId: last[0]?.[0] ?? '0-0' }) as unknown as JobEvents;
+      // Trouble shows as failed calls (and the unreachable watch below), not as unhandled 'error' events.
+      queue.on('error', () => undefined);
+      events.on('error', () => undefined);
+      await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+    };
     try {
       await Promise.race([
-        Promise.all([queue.waitUntilReady(), events.waitUntilReady(), publisher.connect()]),
+        opening(),
         new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer from ${read.redis} in ${unavailableAfter} ms`)), Math.min(unavailableAfter, 2 ** 31 - 1)).unref()),
       ]);
     } catch (error) {
       await stop();
       throw new ClusterUnavailableError(`Redis at ${read.redis} cannot be reached: ${(error as Error).message}`, { cause: error });
     }
-    const cluster = new ClusterPool({ queue, events, publisher, stop }, queueName, resolve(read.moduleRoot ?? process.cwd()), unavailableAfter);
+    const cluster = new ClusterPool({ queue: queue!, events: events!, publisher, stop }, queueName, resolve(read.moduleRoot ?? process.cwd()), unavailableAfter);
     cluster.#listen();
     return cluster;
   }

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { ClusterUnavailableError, InvalidArgumentError, ObjectDisposedError, OperationCancelledError, SemaphoreFullError, TimeoutError } from '../errors.js';
 import { deadlineOf, remaining, timeoutMs } from '../util/deadline.js';
 import { cancelOptions, readOptions } from '../util/options.js';
-import { connectScriptClient, type ScriptClient } from './engine.js';
+import { connectScriptClient, type ScriptClient } from './connection.js';
 
 const NOW_MS = `local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)`;
 

@@ -9,7 +9,6 @@
  */
 
 import { ClusterUnavailableError } from '../errors.js';
-import { redisConnection } from './connection.js';
 
 async function importEngine() {
   const [bullmq, ioredis] = await Promise.all([import('bullmq'), import('ioredis')]);
@@ -56,22 +55,3 @@ export function parseRedisUrl(url: string): RedisLocation {
   };
 }
 
-/** What the cluster's locks use of an ioredis client. */
-export interface ScriptClient {
-  eval(script: string, keyCount: number, ...args: (string | number)[]): Promise<unknown>;
-  disconnect(): void;
-}
-
-/** A connected client for a cluster lock, or `ClusterUnavailableError` when Redis cannot be reached. */
-export async function connectScriptClient(url: string): Promise<ScriptClient> {
-  const engine = await loadEngine();
-  const client = new engine.Redis({ ...redisConnection(parseRedisUrl(url)), maxRetriesPerRequest: 1, lazyConnect: true });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    client.disconnect();
-    throw new ClusterUnavailableError(`Redis at ${url} cannot be reached: ${(error as Error).message}`, { cause: error });
-  }
-  return client as unknown as ScriptClient;
-}
