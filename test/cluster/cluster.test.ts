@@ -98,6 +98,23 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
     }
   });
 
+  test('the delivery rule: a chunk whose node dies is run once more; lost a second time, its items fail with ClusterNodeLostError, the others arrive', { timeout: 30_000 }, async () => {
+    const { pool, started } = await cluster(3, '1s');
+    try {
+      // Item 1 takes down whichever node runs it (the whole process, not just its runspace).
+      const loop = pool.forEachParallel([0, 1, 2], (n: number) => {
+        if (n === 1) process.kill(process.pid, 'SIGKILL');
+        return n;
+      }, { chunkSize: 1, ordered: true, errorAction: 'continue' });
+      expect(await loop).toEqual([0, 2]);
+      expect(loop.errors.map((error) => [error.index, (error.cause as Error).name])).toEqual([[1, 'ClusterNodeLostError']]);
+      const exits = await Promise.all(started.map((node) => Promise.race([node.exited, new Promise((resolve) => setTimeout(() => resolve('running'), 100))])));
+      expect(exits.filter((exit) => exit === 'SIGKILL')).toHaveLength(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('nodes leave and join while a loop runs: SIGTERM finishes the chunk a node holds and exits 0; a node started later takes the rest', async () => {
     const queue = freshQueue();
     const first = await startNode(redis.url, { queue, maxRunspaces: 1 });
