@@ -62,6 +62,7 @@ interface JobQueue {
   remove(jobId: string): Promise<unknown>;
   waitUntilReady(): Promise<unknown>;
   close(): Promise<void>;
+  disconnect(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 interface JobEvents {
@@ -71,6 +72,7 @@ interface JobEvents {
   on(event: 'error', listener: (error: Error) => void): unknown;
   waitUntilReady(): Promise<unknown>;
   close(): Promise<void>;
+  disconnect(): Promise<void>;
 }
 interface Publisher {
   readonly status: string;
@@ -142,6 +144,9 @@ export class ClusterPool {
     const stop = async (): Promise<void> => {
       stopped = true;
       // With Redis gone, BullMQ's close may never settle; the connections stop retrying all the same.
+      // Disconnecting first ends a reconnect attempt in flight, whose failure would otherwise be
+      // reported after close() took BullMQ's error listeners away.
+      for (const client of [queue, events]) void client?.disconnect().catch(() => undefined);
       const closed = Promise.allSettled([queue?.close(), events?.close()]);
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
       publisher.disconnect();

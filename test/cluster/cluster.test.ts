@@ -7,6 +7,7 @@ import {
   ClusterValueError,
   ModuleExportError,
   Mutex,
+  OperationCancelledError,
   ParallelLoopError,
   TimeoutError,
   type RunspaceContext,
@@ -207,6 +208,36 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
       }), { chunkSize: 1, throttleLimit: 4, timeout: 300 }).toArray().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TimeoutError);
       expect(performance.now() - started).toBeLessThan(5_000);
+      let active = -1;
+      for (let look = 0; look < 100 && active !== 0; look++) {
+        active = await watcher.getActiveCount();
+        if (active !== 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(active).toBe(0);
+      expect(await watcher.getWaitingCount()).toBe(0);
+    } finally {
+      await watcher.close();
+      await pool.close();
+    }
+  });
+
+  test('an abort reaches the items running on the nodes too: the loop ends with OperationCancelledError and the queue empties', async () => {
+    const { pool, queue } = await cluster(1);
+    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const controller = new AbortController();
+      const loop = pool.forEachParallel([0, 1, 2, 3, 4, 5], (n: number, ctx) => n === 0 ? n : new Promise((_, reject) => {
+        (ctx as RunspaceContext).signal.addEventListener('abort', () => reject(new Error(`item ${n} stopped`)));
+      }), { chunkSize: 1, throttleLimit: 4, signal: controller.signal });
+      const seen: unknown[] = [];
+      const error = await (async () => {
+        for await (const output of loop) {
+          seen.push(output);
+          controller.abort(new Error('enough'));
+        }
+      })().catch((e: unknown) => e);
+      expect(seen).toEqual([0]);
+      expect(error).toBeInstanceOf(OperationCancelledError);
       let active = -1;
       for (let look = 0; look < 100 && active !== 0; look++) {
         active = await watcher.getActiveCount();
