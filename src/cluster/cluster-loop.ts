@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, InvalidOperationError, OperationCancelledError, ParallelItemError, ParallelLoopError, TimeoutError } from '../errors.js';
 import type { ModuleFunction } from '../pool/invocation.js';
+import { isValidCount } from '../pool/options.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { ProgressRecord } from '../parallel/options.js';
@@ -43,9 +44,10 @@ export interface ClusterLoopOptions<U = Readonly<Record<string, unknown>>> {
   readonly onProgress?: (record: ProgressRecord) => void;
 }
 
-/** What a loop needs from its cluster. */
-export interface ClusterLoopHost {
-  submit(job: ClusterJob, jobId: string): Promise<string>;
+/** What loops and thread jobs need from their cluster pool. */
+export interface ClusterHost {
+  /** Queues a job and resolves with its packed result; `onActive` is told when a node takes it. */
+  submit(job: ClusterJob, jobId: string, onActive?: () => void): Promise<string>;
   cancel(id: string, jobIds: readonly string[]): void;
   wireFunction(fn: Function | ModuleFunction): WireFunction;
 }
@@ -69,7 +71,7 @@ interface Settled {
  * ```
  */
 export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
-  readonly #host: ClusterLoopHost;
+  readonly #host: ClusterHost;
   readonly #input: Iterable<unknown> | AsyncIterable<unknown>;
   readonly #fn: WireFunction;
   readonly #using: string | undefined;
@@ -87,7 +89,7 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
   #all: Promise<R[]> | undefined;
 
   /** @internal Loops come from `cluster.forEachParallel`. */
-  constructor(host: ClusterLoopHost, input: Iterable<unknown> | AsyncIterable<unknown>, fn: Function | ModuleFunction, options: ClusterLoopOptions) {
+  constructor(host: ClusterHost, input: Iterable<unknown> | AsyncIterable<unknown>, fn: Function | ModuleFunction, options: ClusterLoopOptions) {
     const read = readOptions(options, ['using', 'chunkSize', 'throttleLimit', 'ordered', 'timeout', 'signal', 'errorAction', 'onRecord', 'onProgress']) as ClusterLoopOptions;
     for (const name of ['onRecord', 'onProgress'] as const) {
       if (read[name] !== undefined && typeof read[name] !== 'function') throw new InvalidArgumentError(name, 'expected a function');
@@ -233,6 +235,6 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
 }
 
 function positive(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new InvalidArgumentError(name, 'expected an integer >= 1');
+  if (!isValidCount(value, 1)) throw new InvalidArgumentError(name, 'expected an integer >= 1');
   return value;
 }

@@ -14,10 +14,10 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { AbandonedMutexError, ClusterUnavailableError, InvalidArgumentError, ObjectDisposedError, OperationCancelledError, SynchronizationLockError, TimeoutError } from '../errors.js';
-import { deadlineOf, remaining, timeoutMs } from '../util/deadline.js';
-import { abortSignalOption, cancelOptions, readOptions } from '../util/options.js';
-import { connectScriptClient, type ScriptClient } from './connection.js';
+import { AbandonedMutexError, ObjectDisposedError, SynchronizationLockError, TimeoutError } from '../errors.js';
+import { timeoutMs } from '../util/deadline.js';
+import { abortSignalOption, readOptions } from '../util/options.js';
+import { LockClient } from './lock-client.js';
 
 /** Takes a free lock: [fencing token, 1 when the last holder never released it], or nil. */
 const ACQUIRE = `
@@ -84,32 +84,24 @@ export interface ClusterLockInfo {
  * ```
  */
 export class ClusterMutex {
-  readonly #client: ScriptClient;
-  readonly #keys: readonly [string, string, string];
-  readonly #lease: number;
+  readonly #redis: LockClient;
   readonly #name: string;
   #holder: string | undefined;
   #token = 0;
   #renewal: NodeJS.Timeout | undefined;
   #disposed = false;
 
-  private constructor(client: ScriptClient, name: string, lease: number) {
-    this.#client = client;
+  private constructor(redis: LockClient, name: string) {
+    this.#redis = redis;
     this.#name = name;
-    this.#lease = lease;
-    const base = `runspaces:mutex:{${name}}`;
-    // One hash tag: the three keys live on the same Redis Cluster slot.
-    this.#keys = [`${base}:lock`, `${base}:fence`, `${base}:held`];
   }
 
   /** Connects to Redis for the mutex of this name (created by its first acquisition). */
   static async open(name: string, options: ClusterMutexOptions): Promise<ClusterMutex> {
-    if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new InvalidArgumentError('name', 'expected 1 to 200 characters');
-    const read = readOptions(options, ['redis', 'lease']) as ClusterMutexOptions;
-    if (typeof read.redis !== 'string') throw new InvalidArgumentError('redis', 'expected a Redis URL (redis://host:port)');
-    const lease = timeoutMs('lease', read.lease ?? 10_000);
-    if (lease === undefined || lease < 100) throw new InvalidArgumentError('lease', 'expected at least 100 ms');
-    return new ClusterMutex(await connectScriptClient(read.redis), name, lease);
+    const read = readOptions(options, ['redis', 'lease']);
+    // One hash tag: the three keys live on the same Redis Cluster slot.
+    const keysOf = (base: string): string[] => [`runspaces:mutex:{${base}}:lock`, `runspaces:mutex:{${base}}:fence`, `runspaces:mutex:{${base}}:held`];
+    return new ClusterMutex(await LockClient.open('cluster mutex', name, read, keysOf), name);
   }
 
   get name(): string {
@@ -130,24 +122,17 @@ export class ClusterMutex {
   async acquire(options?: { readonly timeout?: number; readonly signal?: AbortSignal }): Promise<boolean> {
     this.#assertLive();
     if (this.#holder !== undefined) throw new SynchronizationLockError('This ClusterMutex already holds the lock; it is not reentrant.');
-    const { timeout, signal } = cancelOptions(options);
-    const deadline = deadlineOf(timeout);
     const holder = randomUUID();
-    for (let pause = 2; ; pause = Math.min(pause * 2, 64)) {
-      if (signal?.aborted) throw new OperationCancelledError(signal.reason, false);
-      const taken = (await this.#run(ACQUIRE, holder, this.#lease)) as [number, number] | null;
-      if (taken !== null) {
-        this.#holder = holder;
-        this.#token = Number(taken[0]);
-        this.#renewal = setInterval(() => void this.#renew(), Math.max(50, Math.floor(this.#lease / 3)));
-        this.#renewal.unref();
-        if (taken[1] === 1) throw new AbandonedMutexError(this);
-        return true;
-      }
-      const left = remaining(deadline);
-      if (left <= 0) return false;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-    }
+    return this.#redis.retry(async () => {
+      const taken = (await this.#redis.run(ACQUIRE, holder, this.#redis.lease)) as [number, number] | null;
+      if (taken === null) return false;
+      this.#holder = holder;
+      this.#token = Number(taken[0]);
+      this.#renewal = setInterval(() => void this.#renew(), this.#redis.renewEvery);
+      this.#renewal.unref();
+      if (taken[1] === 1) throw new AbandonedMutexError(this);
+      return true;
+    }, options);
   }
 
   /** Lets go of the lock. Throws `SynchronizationLockError` when this object does not hold it (or lost it: its lease ran out). */
@@ -156,7 +141,7 @@ export class ClusterMutex {
     const holder = this.#holder;
     if (holder === undefined) throw new SynchronizationLockError('This ClusterMutex does not hold the lock.');
     this.#stopHolding();
-    if ((await this.#run(RELEASE, holder)) !== 1) {
+    if ((await this.#redis.run(RELEASE, holder)) !== 1) {
       throw new SynchronizationLockError('The lock was lost before it was released: its lease ran out (the process stalled longer than the lease). Writes made with its fencing token may have been refused.');
     }
   }
@@ -195,7 +180,7 @@ export class ClusterMutex {
     if (this.#disposed) return;
     if (this.#holder !== undefined) await this.releaseMutex().catch(() => undefined);
     this.#disposed = true;
-    this.#client.disconnect();
+    this.#redis.disconnect();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -206,7 +191,7 @@ export class ClusterMutex {
     const holder = this.#holder;
     if (holder === undefined) return;
     try {
-      if ((await this.#run(RENEW, holder, this.#lease)) !== 1 && this.#holder === holder) this.#stopRenewing();
+      if ((await this.#redis.run(RENEW, holder, this.#redis.lease)) !== 1 && this.#holder === holder) this.#stopRenewing();
     } catch {
       // Redis away for a moment: the next renewal tries again, within the lease.
     }
@@ -220,14 +205,6 @@ export class ClusterMutex {
   #stopRenewing(): void {
     clearInterval(this.#renewal);
     this.#renewal = undefined;
-  }
-
-  async #run(script: string, ...args: (string | number)[]): Promise<unknown> {
-    try {
-      return await this.#client.eval(script, 3, ...this.#keys, ...args);
-    } catch (error) {
-      throw new ClusterUnavailableError(`The cluster mutex '${this.#name}' could not reach Redis: ${(error as Error).message}`, { cause: error });
-    }
   }
 
   #assertLive(): void {

@@ -20,10 +20,10 @@ import type { StreamRecord } from '../protocol/stream-records.js';
 import { onCancel, timeoutMs } from '../util/deadline.js';
 import { abortSignalOption, readOptions } from '../util/options.js';
 import { cancelChannel, DEFAULT_QUEUE, redisConnection } from './connection.js';
-import { ClusterLoop, type ClusterLoopHost, type ClusterLoopOptions } from './cluster-loop.js';
-import { ClusterThreadJob, type ClusterJobHost, type ClusterThreadJobOptions } from './cluster-thread-job.js';
+import { ClusterLoop, type ClusterHost, type ClusterLoopOptions } from './cluster-loop.js';
+import { ClusterThreadJob, type ClusterThreadJobOptions } from './cluster-thread-job.js';
 import { loadEngine, parseRedisUrl } from './engine.js';
-import { assertCrossable, pack, unpack, type ClusterJob, type InvokeResult, type WireFunction } from './wire.js';
+import { invokeJob, unpack, type ClusterJob, type InvokeResult, type WireFunction } from './wire.js';
 
 /** Options of `ClusterPool.open`. */
 export interface ClusterPoolOptions {
@@ -191,14 +191,10 @@ export class ClusterPool {
     this.#assertOpen();
     const read = readOptions(options, ['args', 'using', 'timeout', 'signal', 'onRecord']) as ClusterInvokeOptions;
     if (read.onRecord !== undefined && typeof read.onRecord !== 'function') throw new InvalidArgumentError('onRecord', 'expected a function');
-    const args = read.args ?? [];
-    if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
-    assertCrossable(args, 'args');
-    if (read.using !== undefined) assertCrossable(read.using, 'using');
+    const call = randomUUID();
+    const job = invokeJob(call, this.wireFunction(fn), read.args, read.using);
     const timeout = timeoutMs('timeout', read.timeout);
     const signal = abortSignalOption(read.signal);
-    const call = randomUUID();
-    const job: ClusterJob = { kind: 'invoke', call, fn: this.wireFunction(fn), args: pack(args), using: read.using === undefined ? undefined : pack(read.using) };
     const result = unpack<InvokeResult>(await this.#withCancel(this.submit(job, call), call, [call], timeout, signal));
     for (const record of result.records ?? []) read.onRecord?.(record);
     if (!result.ok) throw deserializeError(result.error);
@@ -235,7 +231,7 @@ export class ClusterPool {
     options: ClusterThreadJobOptions<A, U> = {},
   ): ClusterThreadJob<Awaited<R>> {
     this.#assertOpen();
-    const job = new ClusterThreadJob<Awaited<R>>(this.#jobHost, fn as Function | ModuleFunction, options, (removed) => this.#jobs.delete(removed as Job<unknown>));
+    const job = new ClusterThreadJob<Awaited<R>>(this.#host, fn as Function | ModuleFunction, options, (removed) => this.#jobs.delete(removed as Job<unknown>));
     this.#jobs.add(job as Job<unknown>);
     return job;
   }
@@ -298,14 +294,9 @@ export class ClusterPool {
 
   readonly #jobs = new Set<Job<unknown>>();
 
-  readonly #jobHost: ClusterJobHost = {
+  /** What loops and thread jobs use of this pool. */
+  readonly #host: ClusterHost = {
     submit: (job, jobId, onActive) => this.submit(job, jobId, onActive),
-    cancel: (id, jobIds) => this.cancel(id, jobIds),
-    wireFunction: (fn) => this.wireFunction(fn),
-  };
-
-  readonly #host: ClusterLoopHost = {
-    submit: (job, jobId) => this.submit(job, jobId),
     cancel: (id, jobIds) => this.cancel(id, jobIds),
     wireFunction: (fn) => this.wireFunction(fn),
   };

@@ -11,10 +11,11 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { ClusterUnavailableError, InvalidArgumentError, ObjectDisposedError, OperationCancelledError, SemaphoreFullError, TimeoutError } from '../errors.js';
-import { deadlineOf, remaining, timeoutMs } from '../util/deadline.js';
-import { cancelOptions, readOptions } from '../util/options.js';
-import { connectScriptClient, type ScriptClient } from './connection.js';
+import { InvalidArgumentError, ObjectDisposedError, SemaphoreFullError, TimeoutError } from '../errors.js';
+import { isValidCount } from '../pool/options.js';
+import { timeoutMs } from '../util/deadline.js';
+import { readOptions } from '../util/options.js';
+import { LockClient } from './lock-client.js';
 
 const NOW_MS = `local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)`;
 
@@ -72,35 +73,26 @@ export interface ClusterSemaphoreOptions {
  * ```
  */
 export class ClusterSemaphore {
-  readonly #client: ScriptClient;
-  readonly #key: string;
+  readonly #redis: LockClient;
   readonly #name: string;
   readonly #maximum: number;
-  readonly #lease: number;
   /** The permits this object holds, newest last. */
   readonly #held: string[] = [];
   #renewal: NodeJS.Timeout | undefined;
   #disposed = false;
 
-  private constructor(client: ScriptClient, name: string, maximum: number, lease: number) {
-    this.#client = client;
+  private constructor(redis: LockClient, name: string, maximum: number) {
+    this.#redis = redis;
     this.#name = name;
     this.#maximum = maximum;
-    this.#lease = lease;
-    this.#key = `runspaces:semaphore:{${name}}:holders`;
   }
 
   /** Connects to Redis for the semaphore of this name. */
   static async open(name: string, options: ClusterSemaphoreOptions): Promise<ClusterSemaphore> {
-    if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new InvalidArgumentError('name', 'expected 1 to 200 characters');
-    const read = readOptions(options, ['redis', 'maximumCount', 'lease']) as ClusterSemaphoreOptions;
-    if (typeof read.redis !== 'string') throw new InvalidArgumentError('redis', 'expected a Redis URL (redis://host:port)');
-    if (typeof read.maximumCount !== 'number' || !Number.isInteger(read.maximumCount) || read.maximumCount < 1) {
-      throw new InvalidArgumentError('maximumCount', 'expected an integer >= 1');
-    }
-    const lease = timeoutMs('lease', read.lease ?? 10_000);
-    if (lease === undefined || lease < 100) throw new InvalidArgumentError('lease', 'expected at least 100 ms');
-    return new ClusterSemaphore(await connectScriptClient(read.redis), name, read.maximumCount, lease);
+    const read = readOptions(options, ['redis', 'maximumCount', 'lease']);
+    if (!isValidCount(read.maximumCount, 1)) throw new InvalidArgumentError('maximumCount', 'expected an integer >= 1');
+    const redis = await LockClient.open('cluster semaphore', name, read, (base) => [`runspaces:semaphore:{${base}}:holders`]);
+    return new ClusterSemaphore(redis, name, read.maximumCount);
   }
 
   get name(): string {
@@ -119,26 +111,19 @@ export class ClusterSemaphore {
   /** Permits free across the cluster right now (a snapshot). */
   async freeCount(): Promise<number> {
     this.#assertLive();
-    return Number(await this.#run(FREE, this.#maximum));
+    return Number(await this.#redis.run(FREE, this.#maximum));
   }
 
   /** Takes a permit: true, or false when `timeout` passed; rejects with `OperationCancelledError` on abort. */
   async acquire(options?: { readonly timeout?: number; readonly signal?: AbortSignal }): Promise<boolean> {
     this.#assertLive();
-    const { timeout, signal } = cancelOptions(options);
-    const deadline = deadlineOf(timeout);
     const permit = randomUUID();
-    for (let pause = 2; ; pause = Math.min(pause * 2, 64)) {
-      if (signal?.aborted) throw new OperationCancelledError(signal.reason, false);
-      if ((await this.#run(ACQUIRE, permit, this.#lease, this.#maximum)) === 1) {
-        this.#held.push(permit);
-        this.#renewal ??= setInterval(() => void this.#renew(), Math.max(50, Math.floor(this.#lease / 3))).unref();
-        return true;
-      }
-      const left = remaining(deadline);
-      if (left <= 0) return false;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-    }
+    return this.#redis.retry(async () => {
+      if ((await this.#redis.run(ACQUIRE, permit, this.#redis.lease, this.#maximum)) !== 1) return false;
+      this.#held.push(permit);
+      this.#renewal ??= setInterval(() => void this.#renew(), this.#redis.renewEvery).unref();
+      return true;
+    }, options);
   }
 
   /** Gives back the permit taken last. Throws `SemaphoreFullError` when this object holds none. */
@@ -150,7 +135,7 @@ export class ClusterSemaphore {
       clearInterval(this.#renewal);
       this.#renewal = undefined;
     }
-    await this.#run('return redis.call(\'ZREM\', KEYS[1], ARGV[1])', permit);
+    await this.#redis.run('return redis.call(\'ZREM\', KEYS[1], ARGV[1])', permit);
   }
 
   /** Runs `fn` holding a permit, given back afterwards whatever happens; `TimeoutError` when `timeout` passes first. */
@@ -169,7 +154,7 @@ export class ClusterSemaphore {
     if (this.#disposed) return;
     while (this.#held.length > 0) await this.release().catch(() => undefined);
     this.#disposed = true;
-    this.#client.disconnect();
+    this.#redis.disconnect();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -179,17 +164,9 @@ export class ClusterSemaphore {
   async #renew(): Promise<void> {
     if (this.#held.length === 0) return;
     try {
-      await this.#run(RENEW, this.#lease, ...this.#held);
+      await this.#redis.run(RENEW, this.#redis.lease, ...this.#held);
     } catch {
       // Redis away for a moment: the next renewal tries again, within the lease.
-    }
-  }
-
-  async #run(script: string, ...args: (string | number)[]): Promise<unknown> {
-    try {
-      return await this.#client.eval(script, 1, this.#key, ...args);
-    } catch (error) {
-      throw new ClusterUnavailableError(`The cluster semaphore '${this.#name}' could not reach Redis: ${(error as Error).message}`, { cause: error });
     }
   }
 

@@ -15,7 +15,8 @@ import { commandOf, Job } from '../parallel/job.js';
 import type { ModuleFunction } from '../pool/invocation.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import { readOptions } from '../util/options.js';
-import { assertCrossable, pack, unpack, type ClusterJob, type InvokeResult, type WireFunction } from './wire.js';
+import type { ClusterHost } from './cluster-loop.js';
+import { invokeJob, unpack, type InvokeResult } from './wire.js';
 
 /** Options of `cluster.startThreadJob`. */
 export interface ClusterThreadJobOptions<A extends readonly unknown[] = readonly unknown[], U = Readonly<Record<string, unknown>>> {
@@ -23,13 +24,6 @@ export interface ClusterThreadJobOptions<A extends readonly unknown[] = readonly
   readonly using?: U;
   /** The job's name. Default `Job<id>`. */
   readonly name?: string;
-}
-
-/** What a cluster job needs from its cluster. */
-export interface ClusterJobHost {
-  submit(job: ClusterJob, jobId: string, onActive?: () => void): Promise<string>;
-  cancel(id: string, jobIds: readonly string[]): void;
-  wireFunction(fn: Function | ModuleFunction): WireFunction;
 }
 
 /**
@@ -43,20 +37,16 @@ export interface ClusterJobHost {
  * ```
  */
 export class ClusterThreadJob<R = unknown> extends Job<R> {
-  readonly #host: ClusterJobHost;
+  readonly #host: ClusterHost;
   readonly #call = randomUUID();
 
   /** @internal Jobs come from `cluster.startThreadJob()`. */
-  constructor(host: ClusterJobHost, fn: Function | ModuleFunction, options: ClusterThreadJobOptions, onRemove: (job: Job<R>) => void) {
+  constructor(host: ClusterHost, fn: Function | ModuleFunction, options: ClusterThreadJobOptions, onRemove: (job: Job<R>) => void) {
     const read = readOptions(options, ['args', 'using', 'name']) as ClusterThreadJobOptions;
     if (read.name !== undefined && typeof read.name !== 'string') throw new InvalidArgumentError('name', 'expected a string');
     super(read.name, commandOf(fn), onRemove);
     this.#host = host;
-    const args = read.args ?? [];
-    if (!Array.isArray(args)) throw new InvalidArgumentError('args', 'expected an array of arguments');
-    assertCrossable(args, 'args');
-    if (read.using !== undefined) assertCrossable(read.using, 'using');
-    const job: ClusterJob = { kind: 'invoke', call: this.#call, fn: host.wireFunction(fn), args: pack(args), using: read.using === undefined ? undefined : pack(read.using) };
+    const job = invokeJob(this.#call, host.wireFunction(fn), read.args, read.using);
     host.submit(job, this.#call, () => this.setState('Running')).then(
       (packed) => this.#finish(unpack<InvokeResult>(packed)),
       (error: unknown) => this.#fail(error),

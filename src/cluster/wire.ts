@@ -10,7 +10,7 @@
  */
 
 import { deserialize, serialize } from 'node:v8';
-import { ClusterValueError } from '../errors.js';
+import { ClusterValueError, InvalidArgumentError } from '../errors.js';
 import { isRemote } from '../affinity/remote.js';
 import { instanceClassInfo } from '../affinity/class-registry.js';
 import type { SerializedError } from '../protocol/error-codec.js';
@@ -54,6 +54,15 @@ export interface ChunkResult {
 }
 
 export type InvokeResult = ({ readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: SerializedError }) & { readonly records?: readonly StreamRecord[] };
+
+/** A call as a job: its arguments and `using` checked (an array; nothing that cannot cross) and packed. */
+export function invokeJob(call: string, fn: WireFunction, args: unknown, using: unknown): InvokeJob {
+  const list = args ?? [];
+  if (!Array.isArray(list)) throw new InvalidArgumentError('args', 'expected an array of arguments');
+  assertCrossable(list, 'args');
+  if (using !== undefined) assertCrossable(using, 'using');
+  return { kind: 'invoke', call, fn, args: pack(list), using: using === undefined ? undefined : pack(using) };
+}
 
 export function pack(value: unknown): string {
   return serialize(value).toString('base64');

@@ -201,7 +201,6 @@ export class TaskLoop implements ContextHost {
         continue;
       }
       this.#current = context;
-      const encoder = link.encoder();
       try {
         if (task.wire.chunk !== undefined) {
           const { outcome, loadsClasses } = await this.#runChunk(task, task.wire.chunk, context);
@@ -219,10 +218,9 @@ export class TaskLoop implements ContextHost {
           }
           value = await value;
         }
-        const encoded = encoder.encode(value);
-        this.#results.push({ seq, ok: true, value: encoded, runNs: Math.round((performance.now() - started) * 1e6), loadsClasses: encoder.loadsClasses });
+        this.#results.push(this.#callResult(seq, started, context, true, value));
       } catch (error) {
-        this.#results.push({ seq, ok: false, error: serializeError(error), runNs: Math.round((performance.now() - started) * 1e6), cancelled: context.cancelled });
+        this.#results.push(this.#callResult(seq, started, context, false, error));
       }
       this.#current = undefined;
       const now = performance.now();
@@ -257,21 +255,24 @@ export class TaskLoop implements ContextHost {
       this.#slotFreed = undefined;
       wake?.();
     };
-    const runNs = (): number => Math.round((performance.now() - started) * 1e6);
     Promise.resolve(value).then(
-      (resolved) => {
-        const encoder = this.link.encoder();
-        let encoded: unknown;
-        try {
-          encoded = encoder.encode(resolved);
-        } catch (error) {
-          settle({ seq, ok: false, error: serializeError(error), runNs: runNs() });
-          return;
-        }
-        settle({ seq, ok: true, value: encoded, runNs: runNs(), loadsClasses: encoder.loadsClasses });
-      },
-      (error: unknown) => settle({ seq, ok: false, error: serializeError(error), runNs: runNs(), cancelled: context.cancelled }),
+      (resolved) => settle(this.#callResult(seq, started, context, true, resolved)),
+      (error: unknown) => settle(this.#callResult(seq, started, context, false, error)),
     );
+  }
+
+  /** The result of a call that returned `outcome` (encoded here; a value that cannot be encoded fails it) or threw it. */
+  #callResult(seq: number, started: number, context: TaskContext, returned: boolean, outcome: unknown): WireResult {
+    const runNs = Math.round((performance.now() - started) * 1e6);
+    if (returned) {
+      const encoder = this.link.encoder();
+      try {
+        return { seq, ok: true, value: encoder.encode(outcome), runNs, loadsClasses: encoder.loadsClasses };
+      } catch (error) {
+        outcome = error;
+      }
+    }
+    return { seq, ok: false, error: serializeError(outcome), runNs, cancelled: context.cancelled };
   }
 
   /**

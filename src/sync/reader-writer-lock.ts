@@ -216,10 +216,7 @@ export class ReaderWriterLock {
 
   /** Blocks this runspace until it may read (true) or `timeout` ms pass (false). */
   tryEnterReadLock(timeout?: number): boolean {
-    this.#handle.assertLive();
-    if (isMainThread) assertMayBlock('ReaderWriterLock.enterReadLock', 'await lock.acquireRead() or lock.withReadLock()');
-    const deadline = deadlineOf(timeoutMs('timeout', timeout));
-    const holds = this.#holdsForEntry();
+    const { holds, deadline } = this.#beginEntry('enterReadLock', 'await lock.acquireRead() or lock.withReadLock()', timeout);
     if (this.isWriteLockHeld) {
       // Reading under one's own write lock: .NET allows it only with recursion (LockRecursionException otherwise).
       this.#refuseUnlessRecursive(holds.write > 0, 'holds the write lock');
@@ -254,10 +251,7 @@ export class ReaderWriterLock {
 
   /** Blocks until it holds the lock upgradeable (true) or `timeout` ms pass (false). */
   tryEnterUpgradeableReadLock(timeout?: number): boolean {
-    this.#handle.assertLive();
-    if (isMainThread) assertMayBlock('ReaderWriterLock.enterUpgradeableReadLock', 'a runspace: an async task cannot be told from another of its thread');
-    const deadline = deadlineOf(timeoutMs('timeout', timeout));
-    const holds = this.#holdsForEntry();
+    const { holds, deadline } = this.#beginEntry('enterUpgradeableReadLock', 'a runspace: an async task cannot be told from another of its thread', timeout);
     if (holds.read > 0 && holds.upgradeable === 0) {
       throw new InvalidOperationError('This thread holds the read lock; a reader cannot become the upgradeable reader (it would wait for itself). Exit the read lock first.');
     }
@@ -288,10 +282,7 @@ export class ReaderWriterLock {
 
   /** Blocks this runspace until it may write (true) or `timeout` ms pass (false). */
   tryEnterWriteLock(timeout?: number): boolean {
-    this.#handle.assertLive();
-    if (isMainThread) assertMayBlock('ReaderWriterLock.enterWriteLock', 'await lock.acquireWrite() or lock.withWriteLock()');
-    const deadline = deadlineOf(timeoutMs('timeout', timeout));
-    const holds = this.#holdsForEntry();
+    const { holds, deadline } = this.#beginEntry('enterWriteLock', 'await lock.acquireWrite() or lock.withWriteLock()', timeout);
     if (holds.read > 0 && holds.upgradeable === 0 && !this.isWriteLockHeld) {
       throw new InvalidOperationError('This thread holds the read lock; asking for the write lock would wait for itself forever. Exit the read lock first, or enter upgradeable to read before writing.');
     }
@@ -431,14 +422,21 @@ export class ReaderWriterLock {
     return holdsOf.get(this.#slots[Slot.Id]!);
   }
 
-  /** What this thread holds, to enter with; recorded only once an entry succeeds ({@link #entered}). */
-  #holdsForEntry(): ThreadHolds {
+  /**
+   * What every blocking entry checks first (a live object, not the main
+   * thread, a valid timeout), then what this thread holds, to enter with:
+   * recorded only once the entry succeeds ({@link #entered}).
+   */
+  #beginEntry(method: string, alternative: string, timeout: number | undefined): { holds: ThreadHolds; deadline: number } {
+    this.#handle.assertLive();
+    if (isMainThread) assertMayBlock(`ReaderWriterLock.${method}`, alternative);
+    const deadline = deadlineOf(timeoutMs('timeout', timeout));
     const holds = this.#holds() ?? { read: 0, upgradeable: 0, write: 0 };
     // An async writer of this thread (acquireWrite) holds the lock without a count here.
     if (holds.write === 0 && this.isWriteLockHeld && holds.read === 0 && holds.upgradeable === 0) {
       throw new InvalidOperationError('This thread already holds the write lock through acquireWrite/withWriteLock; entering the lock again from the same thread would wait for itself forever.');
     }
-    return holds;
+    return { holds, deadline };
   }
 
   #refuseUnlessRecursive(allowedWithRecursion: boolean, what: string): void {
