@@ -22,7 +22,7 @@ import { fmt, machine, median } from './stats.js';
  * mutex with no owner and no recursion: the floor for a shared-memory lock
  * in JavaScript.
  */
-const loops = {
+export const loops = {
   bare: (ctx, op, n, index) => {
     const cells = new Int32Array(ctx.using.lock);
     const whose = new Int32Array(ctx.using.turn);
