@@ -8,7 +8,7 @@
 
 import { classInfo } from '../affinity/class-registry.js';
 import { isRemote } from '../affinity/remote.js';
-import { InvalidArgumentError, messageOf, UncloneableValueError, UsingFunctionError } from '../errors.js';
+import { InvalidArgumentError, messageOf, shown, UncloneableValueError, UsingFunctionError } from '../errors.js';
 import type { FunctionRef } from '../protocol/messages.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import type { RunspaceContext } from '../runspace/context.js';
@@ -135,6 +135,10 @@ export function buildTaskSpec(target: Function | ModuleFunction, options: Intern
   abortSignalOption(options.signal);
   if (options.onRecord !== undefined && typeof options.onRecord !== 'function') {
     throw new InvalidArgumentError('onRecord', 'expected a function');
+  }
+  // Node's postMessage takes only an iterable here, and says so with an untyped TypeError.
+  if (options.transfer !== undefined && !Array.isArray(options.transfer)) {
+    throw new InvalidArgumentError('transfer', `expected an array of transferable objects (ArrayBuffer, MessagePort...), got ${shown(options.transfer)}`);
   }
   let fn: FunctionRef;
   let definition;

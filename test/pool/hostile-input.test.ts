@@ -33,6 +33,15 @@ describe('values that fight back', () => {
     expect(await pool.invoke(() => 'ok')).toBe('ok');
   });
 
+  // Found by the adversarial suite (seed 1149519733): Node's own TypeError escaped untyped.
+  test('a transfer list that is not an array rejects with InvalidArgumentError naming transfer', async () => {
+    for (const transfer of [Number.NaN, 'buffer', { length: 1 }, new ArrayBuffer(8)]) {
+      await expect(pool.invoke(() => 1, { transfer: transfer as never })).rejects.toMatchObject({ name: 'InvalidArgumentError', argument: 'transfer' });
+    }
+    const buffer = new ArrayBuffer(8);
+    expect(await pool.invoke((_ctx, b: ArrayBuffer) => b.byteLength, { args: [buffer], transfer: [buffer] })).toBe(8);
+  });
+
   test('a harmless Proxy is named as a Proxy, which cannot cross', async () => {
     const proxy = new Proxy({ a: 1 }, {});
     const error = await pool.invoke((_ctx, _value: unknown) => 1, { args: [[1, proxy]] }).catch((e: unknown) => e);
