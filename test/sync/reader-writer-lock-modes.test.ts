@@ -182,6 +182,9 @@ describe('ReaderWriterLock: upgradeable read', () => {
       return [wrote, alone, readingAgain];
     }, { using: { lock, gate: gate.buffer } });
     await gate.arrivals(1);
+    // It reports arriving just before it asks to write: wait until it counts as a waiting writer.
+    for (let look = 0; look < 5_000 && lock.waitingWriteCount === 0; look++) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(lock.waitingWriteCount).toBe(1);
     // While it waits to write, new readers wait too (writer preference).
     expect(await lock.acquireRead({ timeout: 20 })).toBe(false);
     lock.exitReadLock();
