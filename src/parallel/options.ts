@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, shown } from '../errors.js';
 import { validateUsing } from '../pool/invocation.js';
 import { timeoutMs } from '../util/deadline.js';
-import { abortSignalOption, readOptions } from '../util/options.js';
+import { abortSignalOption, baseUrlOption, readOptions } from '../util/options.js';
 import type { ProgressInfo, StreamRecord } from '../protocol/stream-records.js';
 import type { ParallelContext } from '../runspace/context.js';
 
@@ -119,7 +119,7 @@ export function normalizeLoopOptions(options: ForEachParallelOptions<unknown>, a
   const using = validateUsing(options.using);
   optionalFunction('onRecord', options.onRecord);
   optionalFunction('onProgress', options.onProgress);
-  const baseUrl = options.baseUrl === undefined ? undefined : options.baseUrl instanceof URL ? options.baseUrl.href : String(options.baseUrl);
+  const baseUrl = baseUrlOption(options.baseUrl);
   return {
     throttleLimit,
     using,

@@ -16,7 +16,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { CostEstimate } from './batching.js';
 import { moduleSpecifier } from './options.js';
 import { timeoutMs } from '../util/deadline.js';
-import { abortSignalOption, readOptions } from '../util/options.js';
+import { abortSignalOption, baseUrlOption, readOptions } from '../util/options.js';
 import { callerFileUrl, scriptFor } from './script-registry.js';
 import type { TaskSpec } from './task.js';
 
@@ -144,7 +144,7 @@ export function buildTaskSpec(target: Function | ModuleFunction, options: Intern
   let definition;
   let cost: CostEstimate;
   if (typeof target === 'function') {
-    const base = options.baseUrl === undefined ? undefined : String(options.baseUrl instanceof URL ? options.baseUrl.href : options.baseUrl);
+    const base = baseUrlOption(options.baseUrl);
     const script = scriptFor(target, base);
     fn = { kind: 'script', id: script.id };
     definition = script.definition;

@@ -56,3 +56,13 @@ export function asArgumentError(error: unknown, argument: string): unknown {
   if (error instanceof RunspacesError) return error;
   return new InvalidArgumentError(argument, `it could not be used (${messageOf(error)})`, { cause: error });
 }
+
+/** A `baseUrl` option as text (a URL as its href); one whose Proxy traps or conversion throw is an `InvalidArgumentError`. */
+export function baseUrlOption(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return value instanceof URL ? value.href : String(value);
+  } catch (error) {
+    throw new InvalidArgumentError('baseUrl', `it could not be read (${messageOf(error)})`, { cause: error });
+  }
+}

@@ -42,6 +42,13 @@ describe('values that fight back', () => {
     expect(await pool.invoke((_ctx, b: ArrayBuffer) => b.byteLength, { args: [buffer], transfer: [buffer] })).toBe(8);
   });
 
+  // Found by the adversarial suite (seed 507544862): `instanceof URL` on a Proxy whose traps throw escaped untyped.
+  test('a baseUrl whose Proxy traps throw is an InvalidArgumentError naming baseUrl, for calls and loops', async () => {
+    const trap = new Proxy({}, { getPrototypeOf: () => { throw new Error('getPrototypeOf trap'); } });
+    await expect(pool.invoke(() => 1, { baseUrl: trap as never })).rejects.toMatchObject({ name: 'InvalidArgumentError', argument: 'baseUrl' });
+    expect(() => pool.forEachParallel([1], (n: number) => n, { baseUrl: trap as never })).toThrow(/baseUrl/);
+  });
+
   test('a harmless Proxy is named as a Proxy, which cannot cross', async () => {
     const proxy = new Proxy({ a: 1 }, {});
     const error = await pool.invoke((_ctx, _value: unknown) => 1, { args: [[1, proxy]] }).catch((e: unknown) => e);
