@@ -38,16 +38,24 @@ export interface ClusterLoopOptions<U = Readonly<Record<string, unknown>>> {
   readonly signal?: AbortSignal;
   /** As a local loop's: not given, failures end the loop with `ParallelLoopError` after every output; `'continue'` never throws for them; `'stop'` throws the first. */
   readonly errorAction?: 'continue' | 'stop';
-  /** Every stream record the items wrote on their nodes (warnings, verbose, progress...), tagged with the item's `index`, as its chunk's results arrive. */
+  /** Every stream record the items write on their nodes (warnings, verbose, progress...), tagged with the item's `index`, as they run (gathered for up to 50 ms on the way). */
   readonly onRecord?: (record: StreamRecord) => void;
   /** Progress records (`ctx.writeProgress`) only. */
   readonly onProgress?: (record: ProgressRecord) => void;
 }
 
+/** What a job's submitter is told before its result. */
+export interface JobHooks {
+  /** A node took the job. */
+  readonly onActive?: (() => void) | undefined;
+  /** The job wrote records (`index` counted from its chunk's first item). */
+  readonly onRecords?: ((records: readonly StreamRecord[]) => void) | undefined;
+}
+
 /** What loops and thread jobs need from their cluster pool. */
 export interface ClusterHost {
-  /** Queues a job and resolves with its packed result; `onActive` is told when a node takes it. */
-  submit(job: ClusterJob, jobId: string, onActive?: () => void): Promise<string>;
+  /** Queues a job and resolves with its packed result. */
+  submit(job: ClusterJob, jobId: string, hooks?: JobHooks): Promise<string>;
   cancel(id: string, jobIds: readonly string[]): void;
   wireFunction(fn: Function | ModuleFunction): WireFunction;
 }
@@ -184,8 +192,9 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
           const first = nextIndex;
           nextIndex += items.length;
           const job = { kind: 'chunk' as const, loop: id, fn: this.#fn, first, items: pack(items), using: this.#using };
-          inFlight.set(chunk, this.#host.submit(job, `${id}-${chunk}`).then(
-            (packed) => ({ chunk, first, count: items.length, result: unpack<ChunkResult & { cancelled?: boolean }>(packed) }),
+          const onRecords = this.#onRecord === undefined && this.#onProgress === undefined ? undefined : (records: readonly StreamRecord[]) => this.#record(first, records);
+          inFlight.set(chunk, this.#host.submit(job, `${id}-${chunk}`, { onRecords }).then(
+            (packed) => ({ chunk, first, count: items.length, result: unpack<ChunkResult>(packed) }),
             (error: unknown) => ({ chunk, first, count: items.length, error }),
           ));
         }
@@ -212,13 +221,16 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
     }
   }
 
-  *#deliver(settled: Settled): Generator<R> {
-    const { first, count, result, error } = settled;
-    for (const record of result?.records ?? []) {
+  #record(first: number, records: readonly StreamRecord[]): void {
+    for (const record of records) {
       const tagged = { ...record, index: first + (record.index ?? 0) } as StreamRecord;
       this.#onRecord?.(tagged);
       if (tagged.stream === 'progress') this.#onProgress?.(tagged as ProgressRecord);
     }
+  }
+
+  *#deliver(settled: Settled): Generator<R> {
+    const { first, count, result, error } = settled;
     const failures = new Map(result?.failures);
     for (let i = 0; i < count; i++) {
       this.#completed++;

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClusterNodeLostError, ClusterUnavailableError, InvalidArgumentError, InvalidOperationError, OperationCancelledError, TimeoutError } from '../errors.js';
+import { ClusterUnavailableError, InvalidArgumentError, InvalidOperationError, OperationCancelledError, TimeoutError } from '../errors.js';
 import type { Job } from '../parallel/job.js';
 import type { LoopFunction } from '../parallel/options.js';
 import type { ModuleFunction, ScriptBlock } from '../pool/invocation.js';
@@ -19,11 +19,12 @@ import { deserializeError } from '../protocol/error-codec.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import { onCancel, timeoutMs } from '../util/deadline.js';
 import { abortSignalOption, readOptions } from '../util/options.js';
-import { cancelChannel, DEFAULT_QUEUE, redisConnection } from './connection.js';
-import { ClusterLoop, type ClusterHost, type ClusterLoopOptions } from './cluster-loop.js';
+import { cancelChannel, DEFAULT_QUEUE, redisConnection, replyStream } from './connection.js';
+import { ClusterLoop, type ClusterHost, type ClusterLoopOptions, type JobHooks } from './cluster-loop.js';
 import { ClusterThreadJob, type ClusterThreadJobOptions } from './cluster-thread-job.js';
 import { loadEngine, parseRedisUrl } from './engine.js';
-import { invokeJob, unpack, type ClusterJob, type InvokeResult, type WireFunction } from './wire.js';
+import { ReplyReader, type ReplyClient } from './reply-reader.js';
+import { invokeJob, unpack, type ClusterJob, type InvokeResult, type QueuedJob, type WireFunction } from './wire.js';
 
 /** Options of `ClusterPool.open`. */
 export interface ClusterPoolOptions {
@@ -52,42 +53,25 @@ export interface ClusterInvokeOptions<A extends readonly unknown[] = readonly un
   /** Milliseconds for the call; then it is cancelled on its node and rejects with `TimeoutError`. */
   readonly timeout?: number;
   readonly signal?: AbortSignal;
-  /** Every stream record the call wrote on its node, once its result arrives. */
+  /** Every stream record the call writes on its node, as it runs (gathered for up to 50 ms on the way). */
   readonly onRecord?: (record: StreamRecord) => void;
 }
 
-/** What the pool uses of BullMQ's `Queue`, `QueueEvents` and an ioredis client. */
+/** What the pool uses of BullMQ's `Queue` and of ioredis clients. */
 interface JobQueue {
-  add(name: string, data: unknown, options: { jobId: string; removeOnComplete: boolean; removeOnFail: boolean }): Promise<unknown>;
+  add(name: string, data: QueuedJob, options: { jobId: string; removeOnComplete: boolean; removeOnFail: boolean }): Promise<unknown>;
   remove(jobId: string): Promise<unknown>;
   waitUntilReady(): Promise<unknown>;
   close(): Promise<void>;
   disconnect(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
-interface JobEvents {
-  on(event: 'completed', listener: (args: { jobId: string; returnvalue: unknown }) => void): unknown;
-  on(event: 'failed', listener: (args: { jobId: string; failedReason: string }) => void): unknown;
-  on(event: 'active', listener: (args: { jobId: string }) => void): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  waitUntilReady(): Promise<unknown>;
-  close(): Promise<void>;
-  disconnect(): Promise<void>;
-}
-interface Publisher {
+interface RedisClient extends ReplyClient {
   readonly status: string;
   publish(channel: string, message: string): Promise<unknown>;
-  xrevrange(key: string, end: string, start: string, count: 'COUNT', n: number): Promise<[string, string[]][]>;
+  del(key: string): Promise<unknown>;
   connect(): Promise<void>;
-  disconnect(): void;
   on(event: 'error', listener: (error: Error) => void): unknown;
-}
-
-interface Waiter {
-  resolve(value: string): void;
-  reject(error: unknown): void;
-  /** Told when a node takes the job (thread jobs turn Running then). */
-  onActive?: (() => void) | undefined;
 }
 
 /**
@@ -104,21 +88,22 @@ interface Waiter {
  */
 export class ClusterPool {
   readonly #queue: JobQueue;
-  readonly #events: JobEvents;
-  readonly #publisher: Publisher;
+  readonly #publisher: RedisClient;
+  readonly #replies: ReplyReader;
+  readonly #replyTo: string;
   readonly #stop: () => Promise<void>;
   readonly #queueName: string;
   readonly #moduleRoot: string;
-  readonly #waiting = new Map<string, Waiter>();
   readonly #unavailableAfter: number;
   #unreachableSince: number | undefined;
   #watch: NodeJS.Timeout | undefined;
   #closed = false;
 
-  private constructor(parts: { queue: JobQueue; events: JobEvents; publisher: Publisher; stop: () => Promise<void> }, queueName: string, moduleRoot: string, unavailableAfter: number) {
+  private constructor(parts: { queue: JobQueue; publisher: RedisClient; replies: ReplyReader; replyTo: string; stop: () => Promise<void> }, queueName: string, moduleRoot: string, unavailableAfter: number) {
     this.#queue = parts.queue;
-    this.#events = parts.events;
     this.#publisher = parts.publisher;
+    this.#replies = parts.replies;
+    this.#replyTo = parts.replyTo;
     this.#stop = parts.stop;
     this.#queueName = queueName;
     this.#moduleRoot = moduleRoot;
@@ -137,32 +122,30 @@ export class ClusterPool {
     // connections would keep retrying, and the process alive, while Redis is away).
     let stopped = false;
     const connection = { ...redisConnection(location), retryStrategy: (times: number) => (stopped ? null : Math.min(times * 100, 2_000)) };
-    const publisher = new engine.Redis({ ...connection, maxRetriesPerRequest: 1, lazyConnect: true }) as unknown as Publisher;
-    publisher.on('error', () => undefined);
+    const publisher = new engine.Redis({ ...connection, maxRetriesPerRequest: 1, lazyConnect: true }) as unknown as RedisClient;
+    const reader = new engine.Redis({ ...connection, lazyConnect: true }) as unknown as RedisClient;
+    const replyTo = replyStream(queueName, randomUUID());
+    const replies = new ReplyReader(reader, publisher, replyTo, queueName);
+    for (const client of [publisher, reader]) client.on('error', () => undefined);
     let queue: JobQueue | undefined;
-    let events: JobEvents | undefined;
     const stop = async (): Promise<void> => {
       stopped = true;
       // With Redis gone, BullMQ's close may never settle; the connections stop retrying all the same.
       // Disconnecting first ends a reconnect attempt in flight, whose failure would otherwise be
       // reported after close() took BullMQ's error listeners away.
-      for (const client of [queue, events]) void client?.disconnect().catch(() => undefined);
-      const closed = Promise.allSettled([queue?.close(), events?.close()]);
+      void queue?.disconnect().catch(() => undefined);
+      const closed = Promise.allSettled([queue?.close(), replies.stop(), publisher.del(replyTo)]);
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
       publisher.disconnect();
+      reader.disconnect();
     };
     const opening = async (): Promise<void> => {
-      await publisher.connect();
-      // Events are read from the last one there now: a job that completes before the reader's
-      // first blocking read is still seen (reading from "new events only" could miss it).
-      const last = await publisher.xrevrange(`bull:${queueName}:events`, '+', '-', 'COUNT', 1);
+      await Promise.all([publisher.connect(), reader.connect()]);
       // The producer fails fast while Redis is away instead of queueing commands for later.
       queue = new engine.Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: 1, enableOfflineQueue: false } }) as unknown as JobQueue;
-      events = new engine.QueueEvents(queueName, { connection, lastEventId: last[0]?.[0] ?? '0-0' }) as unknown as JobEvents;
       // Trouble shows as failed calls (and the unreachable watch below), not as unhandled 'error' events.
       queue.on('error', () => undefined);
-      events.on('error', () => undefined);
-      await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+      await queue.waitUntilReady();
     };
     try {
       await Promise.race([
@@ -173,8 +156,9 @@ export class ClusterPool {
       await stop();
       throw new ClusterUnavailableError(`Redis at ${read.redis} cannot be reached: ${(error as Error).message}`, { cause: error });
     }
-    const cluster = new ClusterPool({ queue: queue!, events: events!, publisher, stop }, queueName, resolve(read.moduleRoot ?? process.cwd()), unavailableAfter);
-    cluster.#listen();
+    const cluster = new ClusterPool({ queue: queue!, publisher, replies, replyTo, stop }, queueName, resolve(read.moduleRoot ?? process.cwd()), unavailableAfter);
+    replies.start();
+    cluster.#watchReachable();
     return cluster;
   }
 
@@ -195,8 +179,8 @@ export class ClusterPool {
     const job = invokeJob(call, this.wireFunction(fn), read.args, read.using);
     const timeout = timeoutMs('timeout', read.timeout);
     const signal = abortSignalOption(read.signal);
-    const result = unpack<InvokeResult>(await this.#withCancel(this.submit(job, call), call, [call], timeout, signal));
-    for (const record of result.records ?? []) read.onRecord?.(record);
+    const onRecords = read.onRecord === undefined ? undefined : (records: readonly StreamRecord[]) => records.forEach(read.onRecord!);
+    const result = unpack<InvokeResult>(await this.#withCancel(this.submit(job, call, { onRecords }), call, [call], timeout, signal));
     if (!result.ok) throw deserializeError(result.error);
     return result.value;
   }
@@ -246,7 +230,7 @@ export class ClusterPool {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#watch);
-    this.#failWaiting(new ClusterUnavailableError('The cluster pool was closed while the call waited.'));
+    this.#replies.failAll(new ClusterUnavailableError('The cluster pool was closed while the call waited.'));
     await this.#stop();
   }
 
@@ -255,14 +239,17 @@ export class ClusterPool {
   }
 
   /** @internal Queues a job and resolves with its packed result. */
-  submit(job: ClusterJob, jobId: string, onActive?: () => void): Promise<string> {
+  submit(job: ClusterJob, jobId: string, hooks: JobHooks = {}): Promise<string> {
     return new Promise<string>((resolvePromise, reject) => {
       // Registered first: a quick node may finish before `add` returns.
-      this.#waiting.set(jobId, { resolve: resolvePromise, reject, onActive });
-      this.#queue.add(job.kind, job, { jobId, removeOnComplete: true, removeOnFail: true }).catch((error: unknown) => {
-        this.#waiting.delete(jobId);
-        reject(new ClusterUnavailableError(`The job could not be queued: ${(error as Error).message}`, { cause: error }));
-      });
+      this.#replies.expect(jobId, { resolve: resolvePromise, reject, ...hooks });
+      const queued: QueuedJob = { ...job, replyTo: this.#replyTo, notifyActive: hooks.onActive !== undefined };
+      this.#queue.add(job.kind, queued, { jobId, removeOnComplete: true, removeOnFail: true }).then(
+        () => this.#replies.queued(jobId),
+        (error: unknown) => {
+          if (this.#replies.forget(jobId)) reject(new ClusterUnavailableError(`The job could not be queued: ${(error as Error).message}`, { cause: error }));
+        },
+      );
     });
   }
 
@@ -270,7 +257,7 @@ export class ClusterPool {
   cancel(id: string, jobIds: readonly string[]): void {
     void this.#publisher.publish(cancelChannel(this.#queueName), id).catch(() => undefined);
     for (const jobId of jobIds) {
-      this.#waiting.delete(jobId);
+      this.#replies.forget(jobId);
       void this.#queue.remove(jobId).catch(() => undefined);
     }
   }
@@ -296,7 +283,7 @@ export class ClusterPool {
 
   /** What loops and thread jobs use of this pool. */
   readonly #host: ClusterHost = {
-    submit: (job, jobId, onActive) => this.submit(job, jobId, onActive),
+    submit: (job, jobId, hooks) => this.submit(job, jobId, hooks),
     cancel: (id, jobIds) => this.cancel(id, jobIds),
     wireFunction: (fn) => this.wireFunction(fn),
   };
@@ -321,23 +308,8 @@ export class ClusterPool {
     });
   }
 
-  #listen(): void {
-    this.#events.on('completed', ({ jobId, returnvalue }) => {
-      const waiter = this.#waiting.get(jobId);
-      if (waiter === undefined) return;
-      this.#waiting.delete(jobId);
-      waiter.resolve(returnvalue as unknown as string);
-    });
-    this.#events.on('active', ({ jobId }) => this.#waiting.get(jobId)?.onActive?.());
-    this.#events.on('failed', ({ jobId, failedReason }) => {
-      const waiter = this.#waiting.get(jobId);
-      if (waiter === undefined) return;
-      this.#waiting.delete(jobId);
-      waiter.reject(/stalled/i.test(failedReason)
-        ? new ClusterNodeLostError(`The node running job ${jobId} was lost twice (its lease expired); it is not run a third time. (${failedReason})`)
-        : new ClusterUnavailableError(`A node could not run job ${jobId}: ${failedReason}`));
-    });
-    // Redis away for longer than allowed fails the calls waiting on it.
+  /** Redis away for longer than allowed fails the calls waiting on it. */
+  #watchReachable(): void {
     this.#watch = setInterval(() => {
       if (this.#publisher.status === 'ready') {
         this.#unreachableSince = undefined;
@@ -345,15 +317,9 @@ export class ClusterPool {
       }
       this.#unreachableSince ??= performance.now();
       if (performance.now() - this.#unreachableSince >= this.#unavailableAfter) {
-        this.#failWaiting(new ClusterUnavailableError(`Redis has been unreachable for ${this.#unavailableAfter} ms; the calls waiting on it failed.`));
+        this.#replies.failAll(new ClusterUnavailableError(`Redis has been unreachable for ${this.#unavailableAfter} ms; the calls waiting on it failed.`));
       }
     }, 250).unref();
-  }
-
-  #failWaiting(error: Error): void {
-    const waiting = [...this.#waiting.values()];
-    this.#waiting.clear();
-    for (const waiter of waiting) waiter.reject(error);
   }
 
   #assertOpen(): void {

@@ -1,8 +1,9 @@
 /**
  * `Start-ThreadJob` on a cluster: a call run on some node, followed as a
  * job. `NotStarted` while it waits in the queue, `Running` from the moment a
- * node takes it (the queue's `active` event), then `Completed` (the
- * records it wrote, `ctx.writeOutput` values first, then its return value),
+ * node takes it (the node says so on the caller's reply stream), then
+ * `Completed` (its records arrive as it writes them, `ctx.writeOutput`
+ * values as output; its return value last),
  * `Failed`, or `Stopped` after `stop()` (it is removed from the queue, or
  * cancelled on its node).
  *
@@ -47,7 +48,10 @@ export class ClusterThreadJob<R = unknown> extends Job<R> {
     super(read.name, commandOf(fn), onRemove);
     this.#host = host;
     const job = invokeJob(this.#call, host.wireFunction(fn), read.args, read.using);
-    host.submit(job, this.#call, () => this.setState('Running')).then(
+    host.submit(job, this.#call, {
+      onActive: () => this.setState('Running'),
+      onRecords: (records) => records.forEach((record) => this.addRecord(record)),
+    }).then(
       (packed) => this.#finish(unpack<InvokeResult>(packed)),
       (error: unknown) => this.#fail(error),
     );
@@ -60,7 +64,6 @@ export class ClusterThreadJob<R = unknown> extends Job<R> {
 
   #finish(result: InvokeResult): void {
     if (this.isFinished) return;
-    for (const record of result.records ?? []) this.addRecord(record);
     if (!result.ok) {
       this.#fail(deserializeError(result.error));
       return;

@@ -12,7 +12,7 @@ import { ClusterUnavailableError } from '../errors.js';
 
 async function importEngine() {
   const [bullmq, ioredis] = await Promise.all([import('bullmq'), import('ioredis')]);
-  return { Queue: bullmq.Queue, QueueEvents: bullmq.QueueEvents, Worker: bullmq.Worker, Redis: ioredis.Redis };
+  return { Queue: bullmq.Queue, Worker: bullmq.Worker, Redis: ioredis.Redis };
 }
 
 /** The classes the cluster uses. */

@@ -42,18 +42,56 @@ export interface InvokeJob {
 
 export type ClusterJob = ChunkJob | InvokeJob;
 
+/** A job as it is queued: where its node sends replies, and whether to say when it starts. */
+export type QueuedJob = ClusterJob & { readonly replyTo: string; readonly notifyActive: boolean };
+
+/**
+ * What a node tells a job's caller, in this order: `active` when it takes
+ * the job (when asked), `records` any number of times while it runs, then
+ * `result`, or `failed` when the queue itself failed the job.
+ */
+export type ReplyKind = 'active' | 'records' | 'result' | 'failed';
+
+/** Why the queue failed a job (`failed` reply): lost with its node too often, or another reason. */
+export interface JobFailure {
+  readonly stalled: boolean;
+  readonly reason: string;
+}
+
 /**
  * A chunk's outcome: `values[i]` is item `first + i`'s output unless
- * `failures` lists `i`; `records` are the stream records its items wrote,
- * `index` counted from the chunk's first item.
+ * `failures` lists `i`. Its records travel before it (`records` replies),
+ * each `index` counted from the chunk's first item.
  */
 export interface ChunkResult {
   readonly values: unknown[];
   readonly failures: (readonly [number, SerializedError])[];
-  readonly records?: readonly StreamRecord[];
+  /** The chunk never ran: the loop was cancelled before. */
+  readonly cancelled?: boolean;
 }
 
-export type InvokeResult = ({ readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: SerializedError }) & { readonly records?: readonly StreamRecord[] };
+export type InvokeResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: SerializedError };
+
+/**
+ * Stream records packed for the caller. Records already crossed from a
+ * runspace by structured clone, so they pack; one that still cannot (a
+ * value `v8.serialize` refuses) becomes a warning that says so.
+ */
+export function packRecords(records: readonly StreamRecord[]): string {
+  try {
+    return pack(records);
+  } catch {
+    return pack(records.map((record) => {
+      try {
+        pack(record);
+        return record;
+      } catch (error) {
+        const { runspaceId, time, index } = record;
+        return { stream: 'warning', message: `a ${record.stream} record could not be sent to the caller: ${(error as Error).message}`, runspaceId, time, ...(index === undefined ? {} : { index }) } satisfies StreamRecord;
+      }
+    }));
+  }
+}
 
 /** A call as a job: its arguments and `using` checked (an array; nothing that cannot cross) and packed. */
 export function invokeJob(call: string, fn: WireFunction, args: unknown, using: unknown): InvokeJob {

@@ -8,7 +8,9 @@
  * the job back in line once (BullMQ's `maxStalledCount: 1`); a second loss
  * fails it, and the caller gets `ClusterNodeLostError` (the delivery rule,
  * docs/scale-out.md). Cancellations arrive on a Redis channel and abort the
- * running items through their `ctx.signal`.
+ * running items through their `ctx.signal`. Replies (a job's start, its
+ * records as it runs, its result) go to the stream of the caller that
+ * queued it.
  *
  * @module
  */
@@ -20,9 +22,9 @@ import { InvalidArgumentError, OperationCancelledError, ParallelItemError, Timeo
 import { RunspacePool } from '../facade/runspace-pool.js';
 import type { ModuleFunction } from '../pool/invocation.js';
 import { serializeError } from '../protocol/error-codec.js';
-import type { StreamRecord } from '../protocol/stream-records.js';
 import { loadEngine, parseRedisUrl } from './engine.js';
-import { pack, unpack, type ChunkJob, type ChunkResult, type ClusterJob, type InvokeJob, type InvokeResult, type WireFunction } from './wire.js';
+import { JobReplies, replySender } from './reply-writer.js';
+import { pack, unpack, type ChunkJob, type ChunkResult, type InvokeJob, type InvokeResult, type JobFailure, type QueuedJob, type WireFunction } from './wire.js';
 import { cancelChannel, redisConnection, DEFAULT_QUEUE, DEFAULT_LEASE_MS } from './connection.js';
 
 /** Options of a worker node. */
@@ -106,23 +108,22 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
     return new Function(`return (${fn.source}\n);`)() as Function;
   };
 
-  const runChunk = (job: ChunkJob): Promise<string> =>
+  const runChunk = (job: ChunkJob, replies: JobReplies): Promise<string> =>
     track(job.loop, async (signal) => {
       const items = unpack<unknown[]>(job.items);
       const using = job.using === undefined ? undefined : unpack<Record<string, unknown>>(job.using);
       const fn = functionOf(job.fn);
-      const records: StreamRecord[] = [];
-      const result: ChunkResult = { values: new Array(items.length), failures: [], records };
-      if (signal.aborted) return pack({ ...result, values: [], cancelled: true });
-      const loop = pool.forEachParallel(items, fn as never, { using, ordered: true, errorAction: 'continue', throttleLimit: maxRunspaces, signal, baseUrl, onRecord: (record) => records.push(record) });
+      const result: ChunkResult = { values: new Array(items.length), failures: [] };
+      if (signal.aborted) return pack({ values: [], failures: [], cancelled: true } satisfies ChunkResult);
+      const loop = pool.forEachParallel(items, fn as never, { using, ordered: true, errorAction: 'continue', throttleLimit: maxRunspaces, signal, baseUrl, onRecord: replies.record });
       let outputs: unknown[];
       try {
         outputs = await loop.toArray();
       } catch (error) {
-        if (error instanceof OperationCancelledError || error instanceof TimeoutError) return pack({ ...result, values: [], cancelled: true });
+        if (error instanceof OperationCancelledError || error instanceof TimeoutError) return pack({ values: [], failures: [], cancelled: true } satisfies ChunkResult);
         // The loop as a whole could not run (its module would not load): every item fails with why.
         const why = serializeError(error);
-        return pack({ values: [], failures: items.map((_, i) => [i, why] as const), records } satisfies ChunkResult);
+        return pack({ values: [], failures: items.map((_, i) => [i, why] as const) } satisfies ChunkResult);
       }
       const failed = new Map<number, ParallelItemError>(loop.errors.map((error) => [error.index, error]));
       let next = 0;
@@ -134,16 +135,15 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
       return packChunk(result);
     });
 
-  const runInvoke = (job: InvokeJob): Promise<string> =>
+  const runInvoke = (job: InvokeJob, replies: JobReplies): Promise<string> =>
     track(job.call, async (signal) => {
       const args = unpack<unknown[]>(job.args);
       const using = job.using === undefined ? undefined : unpack<Record<string, unknown>>(job.using);
-      const records: StreamRecord[] = [];
       let result: InvokeResult;
       try {
-        result = { ok: true, value: await pool.invoke(functionOf(job.fn) as never, { args, using, signal, baseUrl, onRecord: (record: StreamRecord) => records.push(record) }), records };
+        result = { ok: true, value: await pool.invoke(functionOf(job.fn) as never, { args, using, signal, baseUrl, onRecord: replies.record }) };
       } catch (error) {
-        result = { ok: false, error: serializeError(error), records };
+        result = { ok: false, error: serializeError(error) };
       }
       try {
         return pack(result);
@@ -152,9 +152,18 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
       }
     });
 
+  const replyClient = new engine.Redis(redisConnection(location));
+  replyClient.on('error', () => {
+    // ioredis reconnects by itself; replies sent meanwhile wait for it.
+  });
+  const send = replySender(replyClient);
+
+  // The result is in the caller's stream before the job completes (and leaves the queue): the
+  // caller relies on that order to tell a finished job from one that vanished.
   const worker = new engine.Worker(queue, async (job) => {
-    const data = job.data as ClusterJob;
-    return data.kind === 'chunk' ? runChunk(data) : runInvoke(data);
+    const data = job.data as QueuedJob;
+    const replies = new JobReplies(send, data, job.id!);
+    await replies.finish(await (data.kind === 'chunk' ? runChunk(data, replies) : runInvoke(data, replies)));
   }, {
     connection: redisConnection(location),
     concurrency: maxRunspaces,
@@ -165,11 +174,20 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
   worker.on('error', () => {
     // Connection trouble: ioredis reconnects; jobs held meanwhile are recovered by their leases.
   });
+  // The queue failed a job (lost with its node once too often, found here when this node took it
+  // back): its caller is told why.
+  worker.on('failed', (job, error) => {
+    const data = job?.data as QueuedJob | undefined;
+    if (job?.id === undefined || typeof data?.replyTo !== 'string') return;
+    const failure: JobFailure = { stalled: /stalled/i.test(error.message), reason: error.message };
+    void send(data.replyTo, job.id, [['failed', pack(failure)]]).catch(() => undefined);
+  });
   try {
     await worker.waitUntilReady();
   } catch (error) {
     await Promise.allSettled([worker.close(true), pool.close()]);
     subscriber.disconnect();
+    replyClient.disconnect();
     throw error;
   }
 
@@ -179,6 +197,7 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
       (closing ??= (async () => {
         await worker.close();
         await subscriber.quit().catch(() => undefined);
+        await replyClient.quit().catch(() => undefined);
         await pool.close();
       })()),
   };
@@ -199,6 +218,6 @@ function packChunk(result: ChunkResult): string {
         failures.push([i, serializeError(error)]);
       }
     });
-    return pack({ values, failures, records: result.records });
+    return pack({ values, failures } satisfies ChunkResult);
   }
 }

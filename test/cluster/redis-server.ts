@@ -16,6 +16,8 @@ export interface RedisServer {
   readonly url: string;
   readonly port: number;
   stop(): Promise<void>;
+  /** Kills it (SIGKILL) and starts it again on the same port, empty: a restart without persistence. */
+  restart(): Promise<void>;
 }
 
 /** Starts redis-server on a free loopback port; resolves once it accepts connections. */
@@ -23,33 +25,47 @@ export async function startRedis(): Promise<RedisServer> {
   for (let attempt = 0; attempt < 10; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     const dir = mkdtempSync(join(tmpdir(), 'runspaces-redis-'));
-    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const ready = await new Promise<boolean>((resolve) => {
-      let output = '';
-      server.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) resolve(true);
-      });
-      server.once('exit', () => resolve(false));
-    });
-    if (!ready) {
+    let server = await launch(port, dir);
+    if (server === undefined) {
       rmSync(dir, { recursive: true, force: true });
       continue;
     }
+    const kill = async (): Promise<void> => {
+      if (server!.exitCode !== null) return;
+      const exited = new Promise((resolve) => server!.once('exit', resolve));
+      server!.kill('SIGKILL');
+      await exited;
+    };
     return {
       url: `redis://127.0.0.1:${port}`,
       port,
       stop: async () => {
-        if (server.exitCode === null) {
-          const exited = new Promise((resolve) => server.once('exit', resolve));
-          server.kill('SIGKILL');
-          await exited;
-        }
+        await kill();
         rmSync(dir, { recursive: true, force: true });
+      },
+      restart: async () => {
+        await kill();
+        const again = await launch(port, dir);
+        if (again === undefined) throw new Error(`redis-server did not start again on port ${port}`);
+        server = again;
       },
     };
   }
   throw new Error('could not start redis-server on a free port');
+}
+
+/** One redis-server process; undefined when it exits before it is ready (the port was taken). */
+async function launch(port: number, dir: string): Promise<ChildProcess | undefined> {
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const ready = await new Promise<boolean>((resolve) => {
+    let output = '';
+    server.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) resolve(true);
+    });
+    server.once('exit', () => resolve(false));
+  });
+  return ready ? server : undefined;
 }
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
