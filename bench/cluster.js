@@ -104,14 +104,14 @@ async function once(url, queueNumber) {
     };
     const perChunkItems = Array.from({ length: 1_000 }, (_, i) => i);
     let t0 = performance.now();
-    await cluster.forEachParallel(perChunkItems, (n) => n, { chunkSize: 1, throttleLimit: 32 });
+    await cluster.forEachParallel(perChunkItems, (n) => n, { chunkSize: 1, highWaterMark: 32 });
     result.perChunk = { cluster: ((performance.now() - t0) * 1000) / perChunkItems.length };
     const items = Array.from({ length: 50_000 }, (_, i) => i);
     t0 = performance.now();
     await local.forEachParallel(items, (n) => n + 1);
     const localPerItem = ((performance.now() - t0) * 1000) / items.length;
     t0 = performance.now();
-    await cluster.forEachParallel(items, (n) => n + 1, { chunkSize: 500, throttleLimit: 8 });
+    await cluster.forEachParallel(items, (n) => n + 1, { chunkSize: 500, highWaterMark: 4_000 });
     result.perItem = { local: localPerItem, cluster: ((performance.now() - t0) * 1000) / items.length };
   } finally {
     await cluster.close();
@@ -127,9 +127,9 @@ async function once(url, queueNumber) {
     const scalingNodes = await startNodes(url, scalingQueue, count, 1);
     const scaling = await ClusterPool.open({ redis: url, queue: scalingQueue, moduleRoot: ROOT });
     try {
-      await scaling.forEachParallel(cpuItems.slice(0, 16), cpuItem, { using: { iters }, chunkSize: 4, throttleLimit: 32 });
+      await scaling.forEachParallel(cpuItems.slice(0, 16), cpuItem, { using: { iters }, chunkSize: 4, highWaterMark: 128 });
       const t = performance.now();
-      await scaling.forEachParallel(cpuItems, cpuItem, { using: { iters }, chunkSize: 4, throttleLimit: 32 });
+      await scaling.forEachParallel(cpuItems, cpuItem, { using: { iters }, chunkSize: 4, highWaterMark: 128 });
       result.scaling[count] = cpuItems.length / ((performance.now() - t) / 1000);
     } finally {
       await scaling.close();

@@ -1,8 +1,15 @@
 /**
  * A parallel loop on a cluster: the input read lazily, cut into chunks,
- * each chunk one job that some node runs on its own pool; at most
- * `throttleLimit` chunks queued or running at once, so what waits in Redis
- * stays bounded whatever the input's length.
+ * each chunk one job that some node runs on its own pool. The options mean
+ * what a local loop's mean, so code moves by changing how the pool is
+ * opened: `throttleLimit` bounds the items running at once across every
+ * node, `highWaterMark` the items queued in Redis, running, or waiting for
+ * the consumer, whatever the input's length.
+ *
+ * The two become a number of chunks in flight, `k = highWaterMark /
+ * chunkSize` (at least 1, at most `throttleLimit`), each running at most
+ * `throttleLimit / k` of its items at once on its node: never more than
+ * `throttleLimit` in all, spread over as many nodes as `k` allows.
  *
  * Every item ends exactly once at the caller, as an output or an error: a
  * chunk's result is taken once (the job completes once), and a chunk whose
@@ -12,7 +19,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError, InvalidOperationError, OperationCancelledError, ParallelItemError, ParallelLoopError, TimeoutError } from '../errors.js';
+import { ClusterUnavailableError, InvalidArgumentError, InvalidOperationError, OperationCancelledError, ParallelItemError, ParallelLoopError, TimeoutError } from '../errors.js';
 import type { ModuleFunction } from '../pool/invocation.js';
 import { isValidCount } from '../pool/options.js';
 import { deserializeError } from '../protocol/error-codec.js';
@@ -20,7 +27,7 @@ import type { StreamRecord } from '../protocol/stream-records.js';
 import type { ProgressRecord } from '../parallel/options.js';
 import { onCancel, timeoutMs } from '../util/deadline.js';
 import { abortSignalOption, readOptions } from '../util/options.js';
-import { assertCrossable, pack, unpack, type ChunkResult, type ClusterJob, type WireFunction } from './wire.js';
+import { assertCrossable, pack, unpack, type ChunkJob, type ChunkResult, type ClusterJob, type WireFunction } from './wire.js';
 
 /** Options of `cluster.forEachParallel`. */
 export interface ClusterLoopOptions<U = Readonly<Record<string, unknown>>> {
@@ -28,8 +35,17 @@ export interface ClusterLoopOptions<U = Readonly<Record<string, unknown>>> {
   readonly using?: U;
   /** Items per job. Default 64: a job costs Redis a few round trips, so chunks should hold many quick items or a few slow ones. */
   readonly chunkSize?: number;
-  /** Chunks queued or running at once across the cluster. Default 16. */
+  /** Most items running at once across the cluster, as a local loop's. Default: as many as the nodes' runspaces take. */
   readonly throttleLimit?: number;
+  /**
+   * Most items queued in Redis, running, or held for a consumer that is not
+   * reading, as a local loop's bound. Default 1024 (16 chunks of 64).
+   */
+  readonly highWaterMark?: number;
+  /** Each item in a runspace opened for it alone on its node, as a local loop's. Default false. */
+  readonly useNewRunspace?: boolean;
+  /** The file a script block's relative `import()` resolves against, under the module root (default: the file that defined it). */
+  readonly baseUrl?: string | URL;
   /** Deliver outputs in input order. Default false: chunk completion order. */
   readonly ordered?: boolean;
   /** Milliseconds for the whole loop; then its items are cancelled on their nodes and it throws `TimeoutError`. */
@@ -57,7 +73,9 @@ export interface ClusterHost {
   /** Queues a job and resolves with its packed result. */
   submit(job: ClusterJob, jobId: string, hooks?: JobHooks): Promise<string>;
   cancel(id: string, jobIds: readonly string[]): void;
-  wireFunction(fn: Function | ModuleFunction): WireFunction;
+  /** True once the pool was closed: nothing more can be queued. */
+  isClosed(): boolean;
+  wireFunction(fn: Function | ModuleFunction, baseUrl?: unknown): WireFunction;
 }
 
 interface Settled {
@@ -84,7 +102,11 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
   readonly #fn: WireFunction;
   readonly #using: string | undefined;
   readonly #chunkSize: number;
-  readonly #throttle: number;
+  /** Chunks queued or running at once. */
+  readonly #chunksInFlight: number;
+  /** Items of one chunk running at once on its node; undefined: as many as its runspaces. */
+  readonly #throttlePerChunk: number | undefined;
+  readonly #useNewRunspace: boolean;
   readonly #ordered: boolean;
   readonly #timeout: number | undefined;
   readonly #signal: AbortSignal | undefined;
@@ -98,7 +120,7 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
 
   /** @internal Loops come from `cluster.forEachParallel`. */
   constructor(host: ClusterHost, input: Iterable<unknown> | AsyncIterable<unknown>, fn: Function | ModuleFunction, options: ClusterLoopOptions) {
-    const read = readOptions(options, ['using', 'chunkSize', 'throttleLimit', 'ordered', 'timeout', 'signal', 'errorAction', 'onRecord', 'onProgress']) as ClusterLoopOptions;
+    const read = readOptions(options, ['using', 'chunkSize', 'throttleLimit', 'highWaterMark', 'ordered', 'useNewRunspace', 'timeout', 'signal', 'errorAction', 'onRecord', 'onProgress', 'baseUrl']) as ClusterLoopOptions;
     for (const name of ['onRecord', 'onProgress'] as const) {
       if (read[name] !== undefined && typeof read[name] !== 'function') throw new InvalidArgumentError(name, 'expected a function');
     }
@@ -109,11 +131,16 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
     }
     this.#host = host;
     this.#input = input;
-    this.#fn = host.wireFunction(fn);
+    this.#fn = host.wireFunction(fn, read.baseUrl);
     if (read.using !== undefined) assertCrossable(read.using, 'using');
     this.#using = read.using === undefined ? undefined : pack(read.using);
     this.#chunkSize = positive('chunkSize', read.chunkSize ?? 64);
-    this.#throttle = positive('throttleLimit', read.throttleLimit ?? 16);
+    const throttle = read.throttleLimit === undefined ? undefined : positive('throttleLimit', read.throttleLimit);
+    const chunks = Math.max(1, Math.floor(positive('highWaterMark', read.highWaterMark ?? 1024) / this.#chunkSize));
+    this.#chunksInFlight = throttle === undefined ? chunks : Math.min(chunks, throttle);
+    this.#throttlePerChunk = throttle === undefined ? undefined : Math.floor(throttle / this.#chunksInFlight);
+    if (read.useNewRunspace !== undefined && typeof read.useNewRunspace !== 'boolean') throw new InvalidArgumentError('useNewRunspace', 'expected true or false');
+    this.#useNewRunspace = read.useNewRunspace === true;
     this.#ordered = read.ordered === true;
     this.#timeout = timeoutMs('timeout', read.timeout);
     this.#signal = abortSignalOption(read.signal);
@@ -176,7 +203,9 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
     stopping.catch(() => undefined);
     try {
       for (;;) {
-        while (!inputDone && inFlight.size < this.#throttle) {
+        while (!inputDone && inFlight.size < this.#chunksInFlight) {
+          // A closed pool ends the loop instead of reading (maybe endless) input only to fail it.
+          if (this.#host.isClosed()) throw new ClusterUnavailableError(`The cluster pool was closed while the loop ran; items from index ${nextIndex} on were not read.`);
           const items: unknown[] = [];
           while (items.length < this.#chunkSize) {
             const step = await source.next();
@@ -191,7 +220,11 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
           const chunk = nextChunk++;
           const first = nextIndex;
           nextIndex += items.length;
-          const job = { kind: 'chunk' as const, loop: id, fn: this.#fn, first, items: pack(items), using: this.#using };
+          const job: ChunkJob = {
+            kind: 'chunk', loop: id, fn: this.#fn, first, items: pack(items), using: this.#using,
+            ...(this.#throttlePerChunk === undefined ? {} : { throttle: this.#throttlePerChunk }),
+            ...(this.#useNewRunspace ? { useNewRunspace: true } : {}),
+          };
           const onRecords = this.#onRecord === undefined && this.#onProgress === undefined ? undefined : (records: readonly StreamRecord[]) => this.#record(first, records);
           inFlight.set(chunk, this.#host.submit(job, `${id}-${chunk}`, { onRecords }).then(
             (packed) => ({ chunk, first, count: items.length, result: unpack<ChunkResult>(packed) }),

@@ -8,7 +8,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterUnavailableError, InvalidArgumentError, InvalidOperationError, OperationCancelledError, TimeoutError } from '../errors.js';
 import type { Job } from '../parallel/job.js';
@@ -18,7 +18,7 @@ import { scriptFor } from '../pool/script-registry.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import { onCancel, timeoutMs } from '../util/deadline.js';
-import { abortSignalOption, readOptions } from '../util/options.js';
+import { abortSignalOption, baseUrlOption, readOptions } from '../util/options.js';
 import { cancelChannel, DEFAULT_QUEUE, redisConnection, replyStream } from './connection.js';
 import { ClusterLoop, type ClusterHost, type ClusterLoopOptions, type JobHooks } from './cluster-loop.js';
 import { ClusterThreadJob, type ClusterThreadJobOptions } from './cluster-thread-job.js';
@@ -53,6 +53,8 @@ export interface ClusterInvokeOptions<A extends readonly unknown[] = readonly un
   /** Milliseconds for the call; then it is cancelled on its node and rejects with `TimeoutError`. */
   readonly timeout?: number;
   readonly signal?: AbortSignal;
+  /** The file a script block's relative `import()` resolves against, under the module root (default: the file that defined it). */
+  readonly baseUrl?: string | URL;
   /** Every stream record the call writes on its node, as it runs (gathered for up to 50 ms on the way). */
   readonly onRecord?: (record: StreamRecord) => void;
 }
@@ -173,10 +175,10 @@ export class ClusterPool {
   ): Promise<Awaited<R>>;
   async invoke(fn: Function | ModuleFunction, options: ClusterInvokeOptions = {}): Promise<unknown> {
     this.#assertOpen();
-    const read = readOptions(options, ['args', 'using', 'timeout', 'signal', 'onRecord']) as ClusterInvokeOptions;
+    const read = readOptions(options, ['args', 'using', 'timeout', 'signal', 'baseUrl', 'onRecord']) as ClusterInvokeOptions;
     if (read.onRecord !== undefined && typeof read.onRecord !== 'function') throw new InvalidArgumentError('onRecord', 'expected a function');
     const call = randomUUID();
-    const job = invokeJob(call, this.wireFunction(fn), read.args, read.using);
+    const job = invokeJob(call, this.wireFunction(fn, read.baseUrl), read.args, read.using);
     const timeout = timeoutMs('timeout', read.timeout);
     const signal = abortSignalOption(read.signal);
     const onRecords = read.onRecord === undefined ? undefined : (records: readonly StreamRecord[]) => records.forEach(read.onRecord!);
@@ -262,12 +264,21 @@ export class ClusterPool {
     }
   }
 
-  /** @internal A function as the nodes will find it. */
-  wireFunction(fn: Function | ModuleFunction): WireFunction {
+  /**
+   * @internal A function as the nodes will find it. A script block's
+   * relative `import()` resolves on the node against the same file under
+   * its module root as here (the defining file, or `baseUrl`); a file
+   * outside the module root leaves the module root itself.
+   */
+  wireFunction(fn: Function | ModuleFunction, baseUrl?: unknown): WireFunction {
     if (typeof fn === 'function') {
       // The same check as a local pool's: a script block that uses names of the code around it is refused now.
-      scriptFor(fn, undefined);
-      return { kind: 'script', source: Function.prototype.toString.call(fn) };
+      const base = scriptFor(fn, baseUrlOption(baseUrl)).definition.base;
+      const source = Function.prototype.toString.call(fn);
+      const path = base?.startsWith('file:') === true ? relative(this.#moduleRoot, fileURLToPath(base)) : undefined;
+      if (path === undefined || path.startsWith('..') || isAbsolute(path)) return { kind: 'script', source };
+      // A directory (`new URL('./lib/', import.meta.url)`) stays one: its trailing slash decides what './x' means.
+      return { kind: 'script', source, base: path.split('\\').join('/') + (base!.endsWith('/') && path !== '' ? '/' : '') };
     }
     const target = readOptions(fn, ['module', 'export', 'context'], 'fn') as ModuleFunction;
     const module = target.module instanceof URL ? target.module.href : target.module;
@@ -285,7 +296,8 @@ export class ClusterPool {
   readonly #host: ClusterHost = {
     submit: (job, jobId, hooks) => this.submit(job, jobId, hooks),
     cancel: (id, jobIds) => this.cancel(id, jobIds),
-    wireFunction: (fn) => this.wireFunction(fn),
+    isClosed: () => this.#closed,
+    wireFunction: (fn, baseUrl) => this.wireFunction(fn, baseUrl),
   };
 
   #withCancel(settled: Promise<string>, id: string, jobIds: readonly string[], timeout: number | undefined, signal: AbortSignal | undefined): Promise<string> {

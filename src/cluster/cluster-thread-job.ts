@@ -25,6 +25,8 @@ export interface ClusterThreadJobOptions<A extends readonly unknown[] = readonly
   readonly using?: U;
   /** The job's name. Default `Job<id>`. */
   readonly name?: string;
+  /** The file a script block's relative `import()` resolves against, under the module root (default: the file that defined it). */
+  readonly baseUrl?: string | URL;
 }
 
 /**
@@ -43,11 +45,11 @@ export class ClusterThreadJob<R = unknown> extends Job<R> {
 
   /** @internal Jobs come from `cluster.startThreadJob()`. */
   constructor(host: ClusterHost, fn: Function | ModuleFunction, options: ClusterThreadJobOptions, onRemove: (job: Job<R>) => void) {
-    const read = readOptions(options, ['args', 'using', 'name']) as ClusterThreadJobOptions;
+    const read = readOptions(options, ['args', 'using', 'name', 'baseUrl']) as ClusterThreadJobOptions;
     if (read.name !== undefined && typeof read.name !== 'string') throw new InvalidArgumentError('name', 'expected a string');
     super(read.name, commandOf(fn), onRemove);
     this.#host = host;
-    const job = invokeJob(this.#call, host.wireFunction(fn), read.args, read.using);
+    const job = invokeJob(this.#call, host.wireFunction(fn, read.baseUrl), read.args, read.using);
     host.submit(job, this.#call, {
       onActive: () => this.setState('Running'),
       onRecords: (records) => records.forEach((record) => this.addRecord(record)),

@@ -19,7 +19,8 @@ import { isShareable } from '../sync/shared-cells.js';
 
 /** A function as a node can find it again. */
 export type WireFunction =
-  | { readonly kind: 'script'; readonly source: string }
+  /** `base`: the file its relative `import()` resolves against, as a path under the module root. */
+  | { readonly kind: 'script'; readonly source: string; readonly base?: string }
   | { readonly kind: 'module'; readonly path: string; readonly export: string; readonly context: boolean };
 
 export interface ChunkJob {
@@ -30,6 +31,10 @@ export interface ChunkJob {
   readonly first: number;
   readonly items: string;
   readonly using: string | undefined;
+  /** Most of the chunk's items running at once on its node (the loop's share of its `throttleLimit`). */
+  readonly throttle?: number;
+  /** Each item in a runspace of its own, as a local loop's `useNewRunspace`. */
+  readonly useNewRunspace?: boolean;
 }
 
 export interface InvokeJob {

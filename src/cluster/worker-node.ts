@@ -102,6 +102,13 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
     }
   };
 
+  /** Where a function's relative `import()` resolves: its file's place under this node's module root. */
+  const baseUrlOf = (fn: WireFunction): string => {
+    if (fn.kind !== 'script' || fn.base === undefined || fn.base === '') return baseUrl;
+    const url = pathToFileURL(resolve(moduleRoot, fn.base)).href;
+    return fn.base.endsWith('/') ? `${url}/` : url;
+  };
+
   const functionOf = (fn: WireFunction): Function | ModuleFunction => {
     if (fn.kind === 'module') return { module: pathToFileURL(resolve(moduleRoot, fn.path)).href, export: fn.export, context: fn.context };
     // The queue is trusted as the deployment is: whoever can write to it runs code on the nodes.
@@ -115,7 +122,16 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
       const fn = functionOf(job.fn);
       const result: ChunkResult = { values: new Array(items.length), failures: [] };
       if (signal.aborted) return pack({ values: [], failures: [], cancelled: true } satisfies ChunkResult);
-      const loop = pool.forEachParallel(items, fn as never, { using, ordered: true, errorAction: 'continue', throttleLimit: maxRunspaces, signal, baseUrl, onRecord: replies.record });
+      const loop = pool.forEachParallel(items, fn as never, {
+        using,
+        ordered: true,
+        errorAction: 'continue',
+        throttleLimit: Math.min(maxRunspaces, job.throttle ?? maxRunspaces),
+        useNewRunspace: job.useNewRunspace === true,
+        signal,
+        baseUrl: baseUrlOf(job.fn),
+        onRecord: replies.record,
+      });
       let outputs: unknown[];
       try {
         outputs = await loop.toArray();
@@ -141,7 +157,7 @@ export async function startWorkerNode(options: WorkerNodeOptions): Promise<Worke
       const using = job.using === undefined ? undefined : unpack<Record<string, unknown>>(job.using);
       let result: InvokeResult;
       try {
-        result = { ok: true, value: await pool.invoke(functionOf(job.fn) as never, { args, using, signal, baseUrl, onRecord: replies.record }) };
+        result = { ok: true, value: await pool.invoke(functionOf(job.fn) as never, { args, using, signal, baseUrl: baseUrlOf(job.fn), onRecord: replies.record }) };
       } catch (error) {
         result = { ok: false, error: serializeError(error) };
       }
