@@ -90,4 +90,4 @@ export {
   WaitHandleNotFoundError,
 } from './errors.js';
 export { ClusterLoop, ClusterMutex, ClusterPool, ClusterSemaphore, ClusterThreadJob, startWorkerNode } from './cluster/index.js';
-export type { ClusterInvokeOptions, ClusterLockInfo, ClusterLoopOptions, ClusterSemaphoreOptions, ClusterThreadJobOptions, ClusterMutexOptions, ClusterPoolOptions, WorkerNode, WorkerNodeOptions } from './cluster/index.js';
+export type { ClusterInvokeOptions, ClusterLockInfo, ClusterLoopOptions, ClusterSemaphoreOptions, ClusterThreadJobOptions, ClusterMutexOptions, ClusterPoolOptions, ClusterShardInfo, WorkerNode, WorkerNodeOptions } from './cluster/index.js';

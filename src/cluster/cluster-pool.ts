@@ -19,17 +19,23 @@ import { deserializeError } from '../protocol/error-codec.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import { onCancel, timeoutMs } from '../util/deadline.js';
 import { abortSignalOption, baseUrlOption, readOptions } from '../util/options.js';
-import { cancelChannel, DEFAULT_QUEUE, redisConnection, replyStream } from './connection.js';
+import { DEFAULT_QUEUE } from './connection.js';
 import { ClusterLoop, type ClusterHost, type ClusterLoopOptions, type JobHooks } from './cluster-loop.js';
 import { ClusterThreadJob, type ClusterThreadJobOptions } from './cluster-thread-job.js';
-import { loadEngine, parseRedisUrl } from './engine.js';
-import { ReplyReader, type ReplyClient } from './reply-reader.js';
-import { invokeJob, unpack, type ClusterJob, type InvokeResult, type QueuedJob, type WireFunction } from './wire.js';
+import { loadEngine } from './engine.js';
+import { ClusterShard } from './shard.js';
+import { invokeJob, unpack, type ClusterJob, type InvokeResult, type WireFunction } from './wire.js';
 
 /** Options of `ClusterPool.open`. */
 export interface ClusterPoolOptions {
-  /** Where Redis is: `redis://host:port[/db]`. */
-  readonly redis: string;
+  /**
+   * Where Redis is: `redis://host:port[/db]`. Several URLs make several
+   * shards, each a Redis with the same queue name and nodes of its own
+   * (`runspaces worker --redis` of that shard): jobs go to a connected shard
+   * with the fewest of this pool's jobs waiting, so one Redis that is down
+   * or slow takes less, and the cluster grows past what one Redis carries.
+   */
+  readonly redis: string | readonly string[];
   /** The queue the worker nodes take work from. Default `'runspaces'`. */
   readonly queue?: string;
   /**
@@ -59,21 +65,14 @@ export interface ClusterInvokeOptions<A extends readonly unknown[] = readonly un
   readonly onRecord?: (record: StreamRecord) => void;
 }
 
-/** What the pool uses of BullMQ's `Queue` and of ioredis clients. */
-interface JobQueue {
-  add(name: string, data: QueuedJob, options: { jobId: string; removeOnComplete: boolean; removeOnFail: boolean }): Promise<unknown>;
-  remove(jobId: string): Promise<unknown>;
-  waitUntilReady(): Promise<unknown>;
-  close(): Promise<void>;
-  disconnect(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-}
-interface RedisClient extends ReplyClient {
-  readonly status: string;
-  publish(channel: string, message: string): Promise<unknown>;
-  del(key: string): Promise<unknown>;
-  connect(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
+/** A shard of a cluster pool as seen from outside: for monitoring. */
+export interface ClusterShardInfo {
+  /** The shard's Redis URL. */
+  readonly redis: string;
+  /** Connected to it now; new jobs go to shards that are. */
+  readonly ready: boolean;
+  /** This pool's jobs queued or running there, not answered yet. */
+  readonly waiting: number;
 }
 
 /**
@@ -89,79 +88,42 @@ interface RedisClient extends ReplyClient {
  * ```
  */
 export class ClusterPool {
-  readonly #queue: JobQueue;
-  readonly #publisher: RedisClient;
-  readonly #replies: ReplyReader;
-  readonly #replyTo: string;
-  readonly #stop: () => Promise<void>;
-  readonly #queueName: string;
+  readonly #shards: readonly ClusterShard[];
   readonly #moduleRoot: string;
-  readonly #unavailableAfter: number;
-  #unreachableSince: number | undefined;
-  #watch: NodeJS.Timeout | undefined;
+  /** Where the last job went, so that ties between shards take turns. */
+  #turn = 0;
   #closed = false;
 
-  private constructor(parts: { queue: JobQueue; publisher: RedisClient; replies: ReplyReader; replyTo: string; stop: () => Promise<void> }, queueName: string, moduleRoot: string, unavailableAfter: number) {
-    this.#queue = parts.queue;
-    this.#publisher = parts.publisher;
-    this.#replies = parts.replies;
-    this.#replyTo = parts.replyTo;
-    this.#stop = parts.stop;
-    this.#queueName = queueName;
+  private constructor(shards: readonly ClusterShard[], moduleRoot: string) {
+    this.#shards = shards;
     this.#moduleRoot = moduleRoot;
-    this.#unavailableAfter = unavailableAfter;
   }
 
-  /** Connects to the cluster's queue; rejects with `ClusterUnavailableError` when Redis cannot be reached. */
+  /**
+   * Connects to the cluster's queue (on each Redis, when given several);
+   * rejects with `ClusterUnavailableError` when one cannot be reached.
+   */
   static async open(options: ClusterPoolOptions): Promise<ClusterPool> {
     const read = readOptions(options, ['redis', 'queue', 'moduleRoot', 'unavailableAfter']) as ClusterPoolOptions;
-    if (typeof read.redis !== 'string') throw new InvalidArgumentError('redis', 'expected a Redis URL (redis://host:port)');
+    const urls = typeof read.redis === 'string' ? [read.redis] : Array.isArray(read.redis) ? [...(read.redis as readonly unknown[])] : [];
+    if (urls.length === 0 || urls.some((url) => typeof url !== 'string')) throw new InvalidArgumentError('redis', 'expected a Redis URL (redis://host:port), or a non-empty array of them');
+    if (new Set(urls).size !== urls.length) throw new InvalidArgumentError('redis', 'the same Redis URL is given twice');
     const engine = await loadEngine();
-    const location = parseRedisUrl(read.redis);
     const queueName = read.queue ?? DEFAULT_QUEUE;
     const unavailableAfter = timeoutMs('unavailableAfter', read.unavailableAfter ?? 10_000) ?? Infinity;
-    // Reconnecting goes on while the pool is open, and stops with it (else a closed pool's
-    // connections would keep retrying, and the process alive, while Redis is away).
-    let stopped = false;
-    const connection = { ...redisConnection(location), retryStrategy: (times: number) => (stopped ? null : Math.min(times * 100, 2_000)) };
-    const publisher = new engine.Redis({ ...connection, maxRetriesPerRequest: 1, lazyConnect: true }) as unknown as RedisClient;
-    const reader = new engine.Redis({ ...connection, lazyConnect: true }) as unknown as RedisClient;
-    const replyTo = replyStream(queueName, randomUUID());
-    const replies = new ReplyReader(reader, publisher, replyTo, queueName);
-    for (const client of [publisher, reader]) client.on('error', () => undefined);
-    let queue: JobQueue | undefined;
-    const stop = async (): Promise<void> => {
-      stopped = true;
-      // With Redis gone, BullMQ's close may never settle; the connections stop retrying all the same.
-      // Disconnecting first ends a reconnect attempt in flight, whose failure would otherwise be
-      // reported after close() took BullMQ's error listeners away.
-      void queue?.disconnect().catch(() => undefined);
-      const closed = Promise.allSettled([queue?.close(), replies.stop(), publisher.del(replyTo)]);
-      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
-      publisher.disconnect();
-      reader.disconnect();
-    };
-    const opening = async (): Promise<void> => {
-      await Promise.all([publisher.connect(), reader.connect()]);
-      // The producer fails fast while Redis is away instead of queueing commands for later.
-      queue = new engine.Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: 1, enableOfflineQueue: false } }) as unknown as JobQueue;
-      // Trouble shows as failed calls (and the unreachable watch below), not as unhandled 'error' events.
-      queue.on('error', () => undefined);
-      await queue.waitUntilReady();
-    };
-    try {
-      await Promise.race([
-        opening(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer from ${read.redis} in ${unavailableAfter} ms`)), Math.min(unavailableAfter, 2 ** 31 - 1)).unref()),
-      ]);
-    } catch (error) {
-      await stop();
-      throw new ClusterUnavailableError(`Redis at ${read.redis} cannot be reached: ${(error as Error).message}`, { cause: error });
+    const opened = await Promise.allSettled((urls as string[]).map((url) => ClusterShard.open(engine, url, queueName, unavailableAfter)));
+    const shards = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(shards.map((shard) => shard.close()));
+      throw failed.reason;
     }
-    const cluster = new ClusterPool({ queue: queue!, publisher, replies, replyTo, stop }, queueName, resolve(read.moduleRoot ?? process.cwd()), unavailableAfter);
-    replies.start();
-    cluster.#watchReachable();
-    return cluster;
+    return new ClusterPool(shards, resolve(read.moduleRoot ?? process.cwd()));
+  }
+
+  /** The pool's Redis instances (one unless opened on several), for monitoring. */
+  get shards(): readonly ClusterShardInfo[] {
+    return this.#shards.map((shard) => ({ redis: shard.url, ready: shard.ready, waiting: shard.waiting }));
   }
 
   /**
@@ -231,37 +193,41 @@ export class ClusterPool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#watch);
-    this.#replies.failAll(new ClusterUnavailableError('The cluster pool was closed while the call waited.'));
-    await this.#stop();
+    const closing = new ClusterUnavailableError('The cluster pool was closed while the call waited.');
+    for (const shard of this.#shards) shard.failAll(closing);
+    await Promise.all(this.#shards.map((shard) => shard.close()));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  /** @internal Queues a job and resolves with its packed result. */
+  /**
+   * @internal Queues a job on a shard and resolves with its packed result:
+   * a connected shard with the fewest of this pool's jobs waiting, so work
+   * flows to the shards that finish it soonest (ties take turns).
+   */
   submit(job: ClusterJob, jobId: string, hooks: JobHooks = {}): Promise<string> {
-    return new Promise<string>((resolvePromise, reject) => {
-      // Registered first: a quick node may finish before `add` returns.
-      this.#replies.expect(jobId, { resolve: resolvePromise, reject, ...hooks });
-      const queued: QueuedJob = { ...job, replyTo: this.#replyTo, notifyActive: hooks.onActive !== undefined };
-      this.#queue.add(job.kind, queued, { jobId, removeOnComplete: true, removeOnFail: true }).then(
-        () => this.#replies.queued(jobId),
-        (error: unknown) => {
-          if (this.#replies.forget(jobId)) reject(new ClusterUnavailableError(`The job could not be queued: ${(error as Error).message}`, { cause: error }));
-        },
-      );
-    });
+    return this.#pickShard().submit(job, jobId, hooks);
   }
 
   /** @internal Cancels a loop or call everywhere: running items through their signal, queued jobs by removal. */
   cancel(id: string, jobIds: readonly string[]): void {
-    void this.#publisher.publish(cancelChannel(this.#queueName), id).catch(() => undefined);
-    for (const jobId of jobIds) {
-      this.#replies.forget(jobId);
-      void this.#queue.remove(jobId).catch(() => undefined);
+    for (const shard of this.#shards) shard.cancel(id, jobIds);
+  }
+
+  #pickShard(): ClusterShard {
+    const count = this.#shards.length;
+    if (count === 1) return this.#shards[0]!;
+    let best: ClusterShard | undefined;
+    for (let step = 1; step <= count; step++) {
+      const shard = this.#shards[(this.#turn + step) % count]!;
+      if (shard.ready && (best === undefined || shard.waiting < best.waiting)) best = shard;
     }
+    // None connected: the first one's queue refuses the job at once with why.
+    best ??= this.#shards[0]!;
+    this.#turn = this.#shards.indexOf(best);
+    return best;
   }
 
   /**
@@ -318,20 +284,6 @@ export class ClusterPool {
         },
       );
     });
-  }
-
-  /** Redis away for longer than allowed fails the calls waiting on it. */
-  #watchReachable(): void {
-    this.#watch = setInterval(() => {
-      if (this.#publisher.status === 'ready') {
-        this.#unreachableSince = undefined;
-        return;
-      }
-      this.#unreachableSince ??= performance.now();
-      if (performance.now() - this.#unreachableSince >= this.#unavailableAfter) {
-        this.#replies.failAll(new ClusterUnavailableError(`Redis has been unreachable for ${this.#unavailableAfter} ms; the calls waiting on it failed.`));
-      }
-    }, 250).unref();
   }
 
   #assertOpen(): void {

@@ -6,7 +6,7 @@
  */
 
 export { ClusterPool } from './cluster-pool.js';
-export type { ClusterInvokeOptions, ClusterPoolOptions } from './cluster-pool.js';
+export type { ClusterInvokeOptions, ClusterPoolOptions, ClusterShardInfo } from './cluster-pool.js';
 export { ClusterLoop } from './cluster-loop.js';
 export { ClusterThreadJob } from './cluster-thread-job.js';
 export type { ClusterThreadJobOptions } from './cluster-thread-job.js';

@@ -69,6 +69,11 @@ export class ReplyReader {
     this.#queue = queue;
   }
 
+  /** Jobs waited for. */
+  get size(): number {
+    return this.#waiting.size;
+  }
+
   start(): void {
     this.#loop ??= this.#read();
   }

@@ -31,7 +31,7 @@ export async function startRedis(): Promise<RedisServer> {
       continue;
     }
     const kill = async (): Promise<void> => {
-      if (server!.exitCode !== null) return;
+      if (server!.exitCode !== null || server!.signalCode !== null) return;
       const exited = new Promise((resolve) => server!.once('exit', resolve));
       server!.kill('SIGKILL');
       await exited;

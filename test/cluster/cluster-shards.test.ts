@@ -1,0 +1,60 @@
+// A cluster pool over several Redis instances (shards), each with nodes of
+// its own, on real redis-servers: work spreads over them, and a shard whose
+// Redis is down takes no new work while the others carry on.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ClusterPool, ClusterUnavailableError, InvalidArgumentError } from 'runspaces';
+import { hasRedisServer, REDIS_MISSING, REPO_ROOT, startNode, startRedis, type NodeProcess, type RedisServer } from './redis-server.js';
+
+const available = hasRedisServer();
+if (!available && process.env.CI !== undefined) throw new Error(REDIS_MISSING);
+
+describe.skipIf(!available)(`cluster shards on real redis-servers${available ? '' : ` (skipped: ${REDIS_MISSING})`}`, () => {
+  let first: RedisServer;
+  let second: RedisServer;
+  const nodes: NodeProcess[] = [];
+
+  beforeAll(async () => {
+    [first, second] = await Promise.all([startRedis(), startRedis()]);
+  });
+
+  afterAll(async () => {
+    for (const node of nodes) node.process.kill('SIGKILL');
+    await Promise.all(nodes.map((node) => node.exited));
+    await Promise.all([first?.stop(), second?.stop()]);
+  });
+
+  test('a loop spreads over two shards, and when one Redis goes down new work goes to the other', async () => {
+    const queue = `shards-${process.pid}`;
+    const [onFirst, onSecond] = await Promise.all([startNode(first.url, { queue }), startNode(second.url, { queue })]);
+    nodes.push(onFirst, onSecond);
+    const pool = await ClusterPool.open({ redis: [first.url, second.url], queue, moduleRoot: REPO_ROOT, unavailableAfter: 1_000 });
+    try {
+      expect(pool.shards).toEqual([{ redis: first.url, ready: true, waiting: 0 }, { redis: second.url, ready: true, waiting: 0 }]);
+      const slow = async (n: number) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return [n, process.pid];
+      };
+      const spread = await pool.forEachParallel(Array.from({ length: 40 }, (_, i) => i), slow, { chunkSize: 2, ordered: true });
+      expect(spread.map(([n]) => n)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      expect(new Set(spread.map(([, pid]) => pid))).toEqual(new Set([onFirst.pid, onSecond.pid]));
+
+      await second.stop();
+      while (pool.shards[1]!.ready) await new Promise((resolve) => setTimeout(resolve, 10));
+      const after = await pool.forEachParallel(Array.from({ length: 20 }, (_, i) => i), slow, { chunkSize: 2, ordered: true });
+      expect(after.map(([n]) => n)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      expect(new Set(after.map(([, pid]) => pid))).toEqual(new Set([onFirst.pid]));
+      expect(await pool.invoke((ctx, n: number) => n * 2, { args: [21] })).toBe(42);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('opening fails with ClusterUnavailableError naming a shard that cannot be reached; bad lists are refused', async () => {
+    const error = await ClusterPool.open({ redis: [first.url, 'redis://127.0.0.1:1'], unavailableAfter: 500 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClusterUnavailableError);
+    expect((error as Error).message).toContain('redis://127.0.0.1:1');
+    await expect(ClusterPool.open({ redis: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(ClusterPool.open({ redis: [first.url, first.url] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(ClusterPool.open({ redis: [first.url, 42 as never] })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
