@@ -7,6 +7,7 @@
  */
 
 export { RunspacePool } from './facade/runspace-pool.js';
+export type { ParallelPool, ParallelPoolInvokeOptions, ParallelPoolLoop, ParallelPoolLoopOptions, ParallelPoolThreadJobOptions } from './facade/parallel-pool.js';
 export type {
   AcquireOptions,
   PoolStateChange,

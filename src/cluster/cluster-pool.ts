@@ -23,6 +23,7 @@ import { DEFAULT_QUEUE } from './connection.js';
 import { ClusterLoop, type ClusterHost, type ClusterLoopOptions, type JobHooks } from './cluster-loop.js';
 import { ClusterThreadJob, type ClusterThreadJobOptions } from './cluster-thread-job.js';
 import { loadEngine } from './engine.js';
+import type { ParallelPool } from '../facade/parallel-pool.js';
 import { ClusterShard } from './shard.js';
 import { invokeJob, unpack, type ClusterJob, type InvokeResult, type WireFunction } from './wire.js';
 
@@ -87,7 +88,7 @@ export interface ClusterShardInfo {
  * const sizes = await cluster.forEachParallel(files, async (file: string) => (await import('node:fs/promises')).stat(file).then((s) => s.size), { ordered: true });
  * ```
  */
-export class ClusterPool {
+export class ClusterPool implements ParallelPool {
   readonly #shards: readonly ClusterShard[];
   readonly #moduleRoot: string;
   /** Where the last job went, so that ties between shards take turns. */

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { ParallelPool } from './parallel-pool.js';
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, PoolClosedError, shown } from '../errors.js';
 import type { InvokeOptions, InvokeOptionsArgument, ModuleFunction, ScriptBlock } from '../pool/invocation.js';
@@ -46,7 +47,7 @@ export type { AcquireOptions, PoolStateChange, RunspaceClosedInfo, RunspacePoolE
  * const sum = await pool.invoke((ctx, a: number, b: number) => a + b, { args: [1, 2] });
  * ```
  */
-export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements AsyncDisposable {
+export class RunspacePool extends EventEmitter<RunspacePoolEvents> implements AsyncDisposable, ParallelPool {
   readonly #core: PoolCore;
   readonly #jobs: JobTable;
 

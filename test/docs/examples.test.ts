@@ -177,7 +177,7 @@ const examples = [...markdownExamples(), ...tsdocExamples()];
 function modulesOf(example: Example, index: number): { file: string; source: string } {
   const { values, types } = publicNames();
   // The example's own imports from 'runspaces' are replaced by one that brings every export into scope.
-  const body = example.code.replace(/^import\s+(type\s+)?\{[^}]*\}\s+from\s+'runspaces';\s*$/gm, '');
+  const body = example.code.replace(/^[ \t]*import\s+(type\s+)?\{[^}]*\}\s+from\s+'runspaces';\s*$/gm, '');
   const prelude = `import { ${values.join(', ')} } from 'runspaces';\n${example.javascript ? '' : `import type { ${types.join(', ')} } from 'runspaces';\n`}`;
   const file = join(out, `example-${String(index).padStart(2, '0')}.${example.javascript ? 'js' : 'ts'}`);
   return { file, source: `// ${example.name}\n${prelude}${body}\nexport {};\n` };
