@@ -42,6 +42,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`;
 
+const IS_LOCKED = `return redis.call('EXISTS', KEYS[1])`;
+
 /** Options of `ClusterMutex.open`. */
 export interface ClusterMutexOptions {
   /** Where Redis is: `redis://host:port[/db]`. */
@@ -63,7 +65,8 @@ export interface ClusterLockInfo {
 /**
  * A mutex shared by processes on any machine that reaches one Redis.
  * Async only (a wait over the network must not block a thread): `acquire`,
- * `releaseMutex`, `withLock`, as `Mutex`'s. Each acquisition gets a
+ * `releaseMutex`, `withLock`, `isLocked`, `waitForUnlock`, `cancel`, as
+ * `Mutex`'s. Each acquisition gets a
  * `fencingToken`, larger than every earlier one: pass it to the storage the
  * lock protects and have it refuse writes with a smaller token than it has
  * seen, so a holder that stalled past its lease cannot overwrite a newer
@@ -135,6 +138,27 @@ export class ClusterMutex {
     }, options);
   }
 
+  /** True while any process holds the lock (async-mutex's `isLocked`): a snapshot, one Redis round trip. */
+  async isLocked(): Promise<boolean> {
+    this.#assertLive();
+    return (await this.#redis.run(IS_LOCKED)) === 1;
+  }
+
+  /**
+   * Resolves true once the lock is free, without taking it (async-mutex's
+   * `waitForUnlock`); false on timeout; `OperationCancelledError` on abort
+   * or `cancel()`. Someone may take it first: to hold it, `acquire`.
+   */
+  async waitForUnlock(options?: { readonly timeout?: number; readonly signal?: AbortSignal }): Promise<boolean> {
+    this.#assertLive();
+    return this.#redis.retry(async () => !(await this.isLocked()), options);
+  }
+
+  /** Stops every `acquire`, `withLock` and `waitForUnlock` of this object still waiting: each rejects with `OperationCancelledError`, holding nothing. */
+  cancel(): void {
+    this.#redis.cancel(new Error('ClusterMutex.cancel() stopped this wait.'));
+  }
+
   /** Lets go of the lock. Throws `SynchronizationLockError` when this object does not hold it (or lost it: its lease ran out). */
   async releaseMutex(): Promise<void> {
     this.#assertLive();
@@ -175,9 +199,10 @@ export class ClusterMutex {
     }
   }
 
-  /** Disconnects. A lock still held is released first (when Redis answers); later calls throw `ObjectDisposedError`. */
+  /** Disconnects. Waits still pending reject (`OperationCancelledError`); a lock still held is released first (when Redis answers); later calls throw `ObjectDisposedError`. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
+    this.#redis.cancel(new ObjectDisposedError('ClusterMutex'));
     if (this.#holder !== undefined) await this.releaseMutex().catch(() => undefined);
     this.#disposed = true;
     this.#redis.disconnect();

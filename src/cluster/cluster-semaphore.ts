@@ -59,7 +59,8 @@ export interface ClusterSemaphoreOptions {
 /**
  * A semaphore shared by processes on any machine that reaches one Redis:
  * at most `maximumCount` permits held at once, all free at first. Async
- * only: `acquire`, `release`, `withLock`, as `Semaphore`'s. A holder that
+ * only: `acquire`, `release`, `withLock`, `isLocked`, `waitForUnlock`,
+ * `cancel`, as `Semaphore`'s. A holder that
  * dies gives its permits back when their lease ends. Waiting looks every
  * few milliseconds (2, doubling to 64).
  *
@@ -126,6 +127,26 @@ export class ClusterSemaphore {
     }, options);
   }
 
+  /** True while no permit is free (async-mutex's `isLocked`): a snapshot. */
+  async isLocked(): Promise<boolean> {
+    return (await this.freeCount()) <= 0;
+  }
+
+  /**
+   * Resolves true once a permit is free, without taking it (async-mutex's
+   * `waitForUnlock`); false on timeout; `OperationCancelledError` on abort
+   * or `cancel()`.
+   */
+  async waitForUnlock(options?: { readonly timeout?: number; readonly signal?: AbortSignal }): Promise<boolean> {
+    this.#assertLive();
+    return this.#redis.retry(async () => !(await this.isLocked()), options);
+  }
+
+  /** Stops every `acquire`, `withLock` and `waitForUnlock` of this object still waiting: each rejects with `OperationCancelledError`, holding nothing. */
+  cancel(): void {
+    this.#redis.cancel(new Error('ClusterSemaphore.cancel() stopped this wait.'));
+  }
+
   /** Gives back the permit taken last. Throws `SemaphoreFullError` when this object holds none. */
   async release(): Promise<void> {
     this.#assertLive();
@@ -149,9 +170,10 @@ export class ClusterSemaphore {
     }
   }
 
-  /** Gives back what it holds (when Redis answers) and disconnects; later calls throw `ObjectDisposedError`. */
+  /** Waits still pending reject (`OperationCancelledError`); gives back what it holds (when Redis answers) and disconnects; later calls throw `ObjectDisposedError`. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
+    this.#redis.cancel(new ObjectDisposedError('ClusterSemaphore'));
     while (this.#held.length > 0) await this.release().catch(() => undefined);
     this.#disposed = true;
     this.#redis.disconnect();

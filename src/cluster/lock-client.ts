@@ -7,6 +7,7 @@
  */
 
 import { ClusterUnavailableError, InvalidArgumentError, OperationCancelledError } from '../errors.js';
+import { WaitCanceller } from '../sync/cancel-waits.js';
 import { deadlineOf, remaining, timeoutMs } from '../util/deadline.js';
 import { cancelOptions } from '../util/options.js';
 import { redisConnection } from './connection.js';
@@ -19,6 +20,8 @@ interface ScriptClient {
 }
 
 export class LockClient {
+  readonly #canceller = new WaitCanceller();
+
   private constructor(
     readonly client: ScriptClient,
     /** Names the lock in errors: "the cluster mutex 'inventory'". */
@@ -66,11 +69,12 @@ export class LockClient {
 
   /**
    * Calls `attempt` until it succeeds (true), the `timeout` passes (false)
-   * or the `signal` aborts (`OperationCancelledError`), pausing 2 ms,
-   * doubling to 64, between attempts.
+   * or the `signal` aborts or `cancel()` is called (`OperationCancelledError`),
+   * pausing 2 ms, doubling to 64, between attempts.
    */
   async retry(attempt: () => Promise<boolean>, options: unknown): Promise<boolean> {
-    const { timeout, signal } = cancelOptions(options);
+    const { timeout, signal: callerSignal } = cancelOptions(options);
+    const signal = this.#canceller.signalFor(callerSignal);
     const deadline = deadlineOf(timeout);
     for (let pause = 2; ; pause = Math.min(pause * 2, 64)) {
       if (signal?.aborted) throw new OperationCancelledError(signal.reason, false);
@@ -79,6 +83,11 @@ export class LockClient {
       if (left <= 0) return false;
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
     }
+  }
+
+  /** Stops every `retry` waiting now with `OperationCancelledError` whose reason is `reason`; later ones are unaffected. */
+  cancel(reason: Error): void {
+    this.#canceller.cancel(reason);
   }
 
   disconnect(): void {

@@ -2,7 +2,7 @@
 import { fork } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Redis } from 'ioredis';
-import { ClusterMutex, ClusterSemaphore, ClusterUnavailableError, SemaphoreFullError, SynchronizationLockError, TimeoutError } from 'runspaces';
+import { ClusterMutex, ClusterSemaphore, ClusterUnavailableError, ObjectDisposedError, OperationCancelledError, SemaphoreFullError, SynchronizationLockError, TimeoutError } from 'runspaces';
 import { hasRedisServer, REDIS_MISSING, startRedis, type RedisServer } from './redis-server.js';
 
 const available = hasRedisServer();
@@ -115,4 +115,47 @@ describe.skipIf(!available)(`ClusterMutex on a real redis-server${available ? ''
       for (const holder of holders) await holder.dispose();
     }
   });
+
+  test("async-mutex's conveniences on the cluster locks: isLocked, waitForUnlock, cancel; dispose stops pending waits", async () => {
+    const first = await ClusterMutex.open('conveniences', { redis: redis.url });
+    const second = await ClusterMutex.open('conveniences', { redis: redis.url });
+    const permits = await Promise.all([0, 1].map(() => ClusterSemaphore.open('one-permit', { redis: redis.url, maximumCount: 1 })));
+    try {
+      expect(await second.isLocked()).toBe(false);
+      await first.acquire();
+      expect(await second.isLocked()).toBe(true);
+      expect(await second.waitForUnlock({ timeout: 50 })).toBe(false);
+      const cancelled = [second.acquire().catch((e: unknown) => e), second.waitForUnlock().catch((e: unknown) => e)];
+      second.cancel();
+      expect(await Promise.all(cancelled)).toEqual([expect.any(OperationCancelledError), expect.any(OperationCancelledError)]);
+      expect(second.fencingToken).toBe(0);
+      // A wait after cancel() is unaffected by it.
+      const freed = second.waitForUnlock();
+      await first.releaseMutex();
+      expect(await freed).toBe(true);
+      expect(await second.acquire({ timeout: 5_000 })).toBe(true);
+      await second.releaseMutex();
+
+      await permits[0]!.acquire();
+      expect(await permits[1]!.isLocked()).toBe(true);
+      const pending = permits[1]!.acquire().catch((e: unknown) => e);
+      permits[1]!.cancel();
+      expect(await pending).toBeInstanceOf(OperationCancelledError);
+      expect(permits[1]!.heldCount).toBe(0);
+      const unlocked = permits[1]!.waitForUnlock();
+      await permits[0]!.release();
+      expect(await unlocked).toBe(true);
+
+      await first.acquire();
+      const abandonedWait = second.acquire().catch((e: unknown) => e);
+      await second.dispose();
+      expect(await abandonedWait).toBeInstanceOf(OperationCancelledError);
+      await expect(second.acquire()).rejects.toBeInstanceOf(ObjectDisposedError);
+    } finally {
+      await first.dispose();
+      await second.dispose();
+      for (const permit of permits) await permit.dispose();
+    }
+  });
 });
+
