@@ -11,6 +11,9 @@
  *   scaling    240 items of about 2 ms of arithmetic, chunks of 4, nodes of 1 runspace each:
  *              items/s with 1, 2 and 4 node processes (this machine has 2 cores)
  *   lock       acquire + release, uncontended: ClusterMutex vs a Global\ Mutex, µs
+ *   lockPeer   ClusterMutex vs redis-semaphore's Mutex (the most used Redis mutex with
+ *              leases), both with their default waits: uncontended, and 4 holders
+ *              (each its own connection) contending, µs per acquisition
  *
  *   node bench/cluster.js [--repeats 3] [--json FILE]
  */
@@ -91,6 +94,36 @@ const cpuItem = (n, ctx) => {
   return x;
 };
 
+/** ClusterMutex against redis-semaphore's Mutex, in alternating order between repeats. */
+async function lockComparison(url, tag, peerFirst) {
+  const { Mutex: PeerMutex } = await import('redis-semaphore');
+  const { Redis } = await import('ioredis');
+  const clients = Array.from({ length: 4 }, () => new Redis(url));
+  const ours = await Promise.all(clients.map(() => ClusterMutex.open(`bench-ours-${tag}`, { redis: url })));
+  const peers = clients.map((client) => new PeerMutex(client, `bench-peer-${tag}`, { acquireTimeout: 60_000 }));
+  const cycles = {
+    ours: async (i) => { await ours[i].acquire(); await ours[i].releaseMutex(); },
+    peer: async (i) => { await peers[i].acquire(); await peers[i].release(); },
+  };
+  const contended = async (cycle) => {
+    const each = 100;
+    const t0 = performance.now();
+    await Promise.all([0, 1, 2, 3].map(async (i) => { for (let k = 0; k < each; k++) await cycle(i); }));
+    return ((performance.now() - t0) * 1000) / (4 * each);
+  };
+  const result = { uncontended: {}, contended: {} };
+  try {
+    for (const name of peerFirst ? ['peer', 'ours'] : ['ours', 'peer']) {
+      result.uncontended[name] = await awaitedMicros(() => cycles[name](0), 500);
+      result.contended[name] = await contended(cycles[name]);
+    }
+  } finally {
+    for (const mutex of ours) await mutex.dispose();
+    for (const client of clients) client.disconnect();
+  }
+  return result;
+}
+
 async function once(url, queueNumber) {
   const queue = `bench-${process.pid}-${queueNumber}`;
   const result = {};
@@ -150,6 +183,7 @@ async function once(url, queueNumber) {
     globalMutex.dispose();
     rmSync(lockDir, { recursive: true, force: true });
   }
+  result.lockPeer = await lockComparison(url, queue, queueNumber % 2 === 1);
   return result;
 }
 
@@ -173,6 +207,10 @@ export async function runClusterBenchmark({ repeats = 3 } = {}) {
     perItem: { local: pick('perItem.local'), cluster: pick('perItem.cluster') },
     scaling: { 1: pick('scaling.1'), 2: pick('scaling.2'), 4: pick('scaling.4') },
     lock: { cluster: pick('lock.cluster'), global: pick('lock.global') },
+    lockPeer: {
+      uncontended: { ours: pick('lockPeer.uncontended.ours'), peer: pick('lockPeer.uncontended.peer') },
+      contended: { ours: pick('lockPeer.contended.ours'), peer: pick('lockPeer.contended.peer') },
+    },
   };
 }
 
@@ -189,6 +227,11 @@ export function clusterTable(r) {
     '| ~2 ms items, nodes of 1 runspace | 1 node | 2 nodes | 4 nodes |',
     '|---|---|---|---|',
     `| items/s | ${fmt(r.scaling[1])} | ${fmt(r.scaling[2])} (${fmt(r.scaling[2] / r.scaling[1], 2)}×) | ${fmt(r.scaling[4])} (${fmt(r.scaling[4] / r.scaling[1], 2)}×) |`,
+    '',
+    '| mutex across machines, µs per acquire + release | ClusterMutex | redis-semaphore Mutex |',
+    '|---|---|---|',
+    `| uncontended | ${fmt(r.lockPeer.uncontended.ours)} (${fmt(r.lockPeer.uncontended.peer / r.lockPeer.uncontended.ours, 2)}×) | ${fmt(r.lockPeer.uncontended.peer)} |`,
+    `| 4 holders contending | ${fmt(r.lockPeer.contended.ours)} (${fmt(r.lockPeer.contended.peer / r.lockPeer.contended.ours, 2)}×) | ${fmt(r.lockPeer.contended.peer)} |`,
   ].join('\n');
 }
 
