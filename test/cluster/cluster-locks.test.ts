@@ -1,12 +1,9 @@
 // ClusterMutex and ClusterSemaphore across processes, on a real redis-server.
 import { fork } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { Redis } from 'ioredis';
 import { ClusterMutex, ClusterSemaphore, ClusterUnavailableError, ObjectDisposedError, OperationCancelledError, SemaphoreFullError, SynchronizationLockError, TimeoutError } from 'runspaces';
-import { hasRedisServer, REDIS_MISSING, startRedis, type RedisServer } from './redis-server.js';
-
-const available = hasRedisServer();
-if (!available && process.env.CI !== undefined) throw new Error(REDIS_MISSING);
+import { clusterFixture, describeWithRedis } from './fixture.js';
 
 const CHILD = new URL('../fixtures/cluster-mutex-child.js', import.meta.url);
 
@@ -17,19 +14,13 @@ interface Report {
   readonly increments?: number;
 }
 
-describe.skipIf(!available)(`ClusterMutex on a real redis-server${available ? '' : ` (skipped: ${REDIS_MISSING})`}`, () => {
-  let redis: RedisServer;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
+describeWithRedis('ClusterMutex on a real redis-server', () => {
+  const fixture = clusterFixture('locks');
 
   test('4 processes × 1,000 increments, one holder SIGKILLed: no lost update, one abandonment reported, fencing tokens only increase', { timeout: 60_000 }, async () => {
     const name = 'counter-lock';
     const run = (increments: number, holdAfter: number) => {
-      const child = fork(CHILD, [redis.url, name, String(increments), String(holdAfter)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(CHILD, [fixture.redis.url, name, String(increments), String(holdAfter)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       const reports: Report[] = [];
       const holding = new Promise<void>((resolve) => child.on('message', (report: Report) => {
         reports.push(report);
@@ -46,7 +37,7 @@ describe.skipIf(!available)(`ClusterMutex on a real redis-server${available ? ''
     expect(await Promise.all(others.map((other) => other.exited))).toEqual([0, 0, 0]);
     const done = others.map((other) => other.reports.find((report) => report.event === 'done')!);
 
-    const client = new Redis(redis.url);
+    const client = new Redis(fixture.redis.url);
     try {
       // The doomed process did 100 increments before it died holding the lock; the others all of theirs.
       expect(Number(await client.get(`${name}:counter`))).toBe(100 + 3 * 1_000);
@@ -62,8 +53,8 @@ describe.skipIf(!available)(`ClusterMutex on a real redis-server${available ? ''
   });
 
   test('a second holder waits; a timeout is false (withLock: TimeoutError); release by a non-holder throws; open without Redis is ClusterUnavailableError', async () => {
-    const first = await ClusterMutex.open('waits', { redis: redis.url });
-    const second = await ClusterMutex.open('waits', { redis: redis.url });
+    const first = await ClusterMutex.open('waits', { redis: fixture.redis.url });
+    const second = await ClusterMutex.open('waits', { redis: fixture.redis.url });
     try {
       expect(await first.acquire()).toBe(true);
       expect(first.fencingToken).toBe(1);
@@ -83,8 +74,8 @@ describe.skipIf(!available)(`ClusterMutex on a real redis-server${available ? ''
 
   test('ClusterSemaphore: never more holders than permits (4 holders × 100 turns, 2 permits), and a holder that dies gives its permit back after its lease', { timeout: 30_000 }, async () => {
     const name = 'two-permits';
-    const holders = await Promise.all([0, 1, 2, 3].map(() => ClusterSemaphore.open(name, { redis: redis.url, maximumCount: 2 })));
-    const counter = new Redis(redis.url);
+    const holders = await Promise.all([0, 1, 2, 3].map(() => ClusterSemaphore.open(name, { redis: fixture.redis.url, maximumCount: 2 })));
+    const counter = new Redis(fixture.redis.url);
     let most = 0;
     try {
       await Promise.all(holders.map(async (holder) => {
@@ -100,7 +91,7 @@ describe.skipIf(!available)(`ClusterMutex on a real redis-server${available ? ''
       expect(await holders[0]!.freeCount()).toBe(2);
       await expect(holders[0]!.release()).rejects.toBeInstanceOf(SemaphoreFullError);
 
-      const child = fork(new URL('../fixtures/cluster-semaphore-child.js', import.meta.url), [redis.url, name, '2'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(new URL('../fixtures/cluster-semaphore-child.js', import.meta.url), [fixture.redis.url, name, '2'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       await new Promise<void>((resolve) => child.on('message', () => resolve()));
       expect(await holders[0]!.acquire()).toBe(true);
       // Both permits held: one here, one by the child.
@@ -117,9 +108,9 @@ describe.skipIf(!available)(`ClusterMutex on a real redis-server${available ? ''
   });
 
   test("async-mutex's conveniences on the cluster locks: isLocked, waitForUnlock, cancel; dispose stops pending waits", async () => {
-    const first = await ClusterMutex.open('conveniences', { redis: redis.url });
-    const second = await ClusterMutex.open('conveniences', { redis: redis.url });
-    const permits = await Promise.all([0, 1].map(() => ClusterSemaphore.open('one-permit', { redis: redis.url, maximumCount: 1 })));
+    const first = await ClusterMutex.open('conveniences', { redis: fixture.redis.url });
+    const second = await ClusterMutex.open('conveniences', { redis: fixture.redis.url });
+    const permits = await Promise.all([0, 1].map(() => ClusterSemaphore.open('one-permit', { redis: fixture.redis.url, maximumCount: 1 })));
     try {
       expect(await second.isLocked()).toBe(false);
       await first.acquire();

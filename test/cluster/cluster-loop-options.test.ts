@@ -1,42 +1,22 @@
 // A local loop's options on a cluster loop, meaning the same, on a real
 // redis-server: throttleLimit across every node, highWaterMark bounding what
 // waits in Redis, useNewRunspace, and relative import() from the defining file.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ClusterPool, ClusterUnavailableError, InvalidArgumentError } from 'runspaces';
-import { hasRedisServer, REDIS_MISSING, REPO_ROOT, startNode, startRedis, type NodeProcess, type RedisServer } from './redis-server.js';
+import { clusterFixture, describeWithRedis } from './fixture.js';
+import { REPO_ROOT } from './redis-server.js';
 
-const available = hasRedisServer();
-if (!available && process.env.CI !== undefined) throw new Error(REDIS_MISSING);
-
-describe.skipIf(!available)(`cluster loop options on a real redis-server${available ? '' : ` (skipped: ${REDIS_MISSING})`}`, () => {
-  let redis: RedisServer;
-  const nodes: NodeProcess[] = [];
-  let queueNumber = 0;
-  const freshQueue = (): string => `options-${process.pid}-${queueNumber++}`;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-
-  afterAll(async () => {
-    for (const node of nodes) node.process.kill('SIGKILL');
-    await Promise.all(nodes.map((node) => node.exited));
-    await redis?.stop();
-  });
-
-  async function cluster(count: number, maxRunspaces = 2): Promise<{ queue: string; pool: ClusterPool }> {
-    const queue = freshQueue();
-    nodes.push(...(await Promise.all(Array.from({ length: count }, () => startNode(redis.url, { queue, maxRunspaces })))));
-    return { queue, pool: await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT }) };
-  }
+describeWithRedis('cluster loop options on a real redis-server', () => {
+  const fixture = clusterFixture('options');
+  const { freshQueue, cluster } = fixture;
 
   test('throttleLimit bounds the items running at once across all nodes, as a local loop bounds them across runspaces', async () => {
-    const { pool } = await cluster(3);
-    const counters = new Redis(redis.url);
+    const { pool, queue } = await cluster(3);
+    const counters = new Redis(fixture.redis.url);
     try {
-      const keys = { url: redis.url, running: `running-${queueNumber}`, peak: `peak-${queueNumber}` };
+      const keys = { url: fixture.redis.url, running: `${queue}:running`, peak: `${queue}:peak` };
       // Each item counts itself in while it runs, recording the most seen at once, in Redis.
       const outputs = await pool.forEachParallel(Array.from({ length: 24 }, (_, i) => i), async (n: number, ctx) => {
         const { Redis: Client } = await import('ioredis');
@@ -64,8 +44,8 @@ describe.skipIf(!available)(`cluster loop options on a real redis-server${availa
 
   test('highWaterMark bounds what waits in Redis: with no node, a loop reads 40 items of a long input and queues 4 chunks, then a node finishes it', async () => {
     const queue = freshQueue();
-    const pool = await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT });
-    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const pool = await ClusterPool.open({ redis: fixture.redis.url, queue, moduleRoot: REPO_ROOT });
+    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
     try {
       let pulled = 0;
       function* input(): Generator<number> {
@@ -79,7 +59,7 @@ describe.skipIf(!available)(`cluster loop options on a real redis-server${availa
       // The loop submitted what its bound allows and now waits for results: nothing more is read.
       expect(pulled).toBe(40);
       expect(await watcher.getWaitingCount()).toBe(4);
-      nodes.push(await startNode(redis.url, { queue }));
+      await fixture.startNode({ queue });
       expect(await all).toEqual(Array.from({ length: 1_000 }, (_, i) => i * 2));
     } finally {
       await watcher.close();

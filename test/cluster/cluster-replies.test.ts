@@ -3,37 +3,17 @@
 // their items run, and a job that disappears from Redis fails its call.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { Queue } from 'bullmq';
 import { ClusterPool, ClusterUnavailableError, OperationCancelledError, type RunspaceContext, type StreamRecord } from 'runspaces';
-import { hasRedisServer, REDIS_MISSING, REPO_ROOT, startNode, startRedis, type NodeProcess, type RedisServer } from './redis-server.js';
-
-const available = hasRedisServer();
-if (!available && process.env.CI !== undefined) throw new Error(REDIS_MISSING);
+import { clusterFixture, describeWithRedis } from './fixture.js';
+import { REPO_ROOT, startRedis } from './redis-server.js';
 
 const FLOOD = fileURLToPath(new URL('../fixtures/cluster-flood.js', import.meta.url));
 
-describe.skipIf(!available)(`cluster replies on a real redis-server${available ? '' : ` (skipped: ${REDIS_MISSING})`}`, () => {
-  let redis: RedisServer;
-  const nodes: NodeProcess[] = [];
-  let queueNumber = 0;
-  const freshQueue = (): string => `replies-${process.pid}-${queueNumber++}`;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-
-  afterAll(async () => {
-    for (const node of nodes) node.process.kill('SIGKILL');
-    await Promise.all(nodes.map((node) => node.exited));
-    await redis?.stop();
-  });
-
-  async function cluster(count: number, server = redis): Promise<{ queue: string; pool: ClusterPool }> {
-    const queue = freshQueue();
-    nodes.push(...(await Promise.all(Array.from({ length: count }, () => startNode(server.url, { queue })))));
-    return { queue, pool: await ClusterPool.open({ redis: server.url, queue, moduleRoot: REPO_ROOT }) };
-  }
+describeWithRedis('cluster replies on a real redis-server', () => {
+  const fixture = clusterFixture('replies');
+  const { freshQueue, cluster } = fixture;
 
   test('a record reaches onProgress, onRecord and the job while its item still runs, not only with the result', async () => {
     const { pool } = await cluster(1);
@@ -78,7 +58,7 @@ describe.skipIf(!available)(`cluster replies on a real redis-server${available ?
 
   test("a caller gets its result after its event loop was blocked while another caller's jobs went through the queue", { timeout: 60_000 }, async () => {
     const { queue, pool } = await cluster(1);
-    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
     try {
       const result = pool.invoke(async () => {
         await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -87,7 +67,7 @@ describe.skipIf(!available)(`cluster replies on a real redis-server${available ?
       while ((await watcher.getActiveCount()) === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       // Blocks this process while another caller puts 6,000 jobs through the same queue, this
       // call completing among them: far more events than the queue's event stream keeps (10,000).
-      execFileSync(process.execPath, [FLOOD, redis.url, queue, '6000'], { stdio: 'inherit' });
+      execFileSync(process.execPath, [FLOOD, fixture.redis.url, queue, '6000'], { stdio: 'inherit' });
       expect(await result).toBe('mine');
     } finally {
       await watcher.close();
@@ -97,8 +77,8 @@ describe.skipIf(!available)(`cluster replies on a real redis-server${available ?
 
   test('a queued call whose job is removed from the queue by someone else fails with ClusterUnavailableError instead of waiting forever', async () => {
     const queue = freshQueue();
-    const pool = await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT });
-    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const pool = await ClusterPool.open({ redis: fixture.redis.url, queue, moduleRoot: REPO_ROOT });
+    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
     try {
       // No node: the job waits in the queue until an operator empties it.
       const waiting = pool.invoke(() => 1, { timeout: 20_000 }).catch((e: unknown) => e);
@@ -116,7 +96,7 @@ describe.skipIf(!available)(`cluster replies on a real redis-server${available ?
   test('Redis restarting without its data mid-call: the call fails with ClusterUnavailableError, and the pool goes on after', async () => {
     const own = await startRedis();
     try {
-      const { pool, queue } = await cluster(1, own);
+      const { pool, queue } = await cluster(1, { server: own });
       try {
         const running = pool.invoke((ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))), { timeout: 20_000 }).catch((e: unknown) => e);
         // The call is running on the node before Redis goes.

@@ -1,32 +1,27 @@
 // A cluster pool over several Redis instances (shards), each with nodes of
 // its own, on real redis-servers: work spreads over them, and a shard whose
 // Redis is down takes no new work while the others carry on.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test } from 'vitest';
 import { ClusterPool, ClusterUnavailableError, InvalidArgumentError } from 'runspaces';
-import { hasRedisServer, REDIS_MISSING, REPO_ROOT, startNode, startRedis, type NodeProcess, type RedisServer } from './redis-server.js';
+import { clusterFixture, describeWithRedis } from './fixture.js';
+import { REPO_ROOT, startRedis, type RedisServer } from './redis-server.js';
 
-const available = hasRedisServer();
-if (!available && process.env.CI !== undefined) throw new Error(REDIS_MISSING);
-
-describe.skipIf(!available)(`cluster shards on real redis-servers${available ? '' : ` (skipped: ${REDIS_MISSING})`}`, () => {
-  let first: RedisServer;
+describeWithRedis('cluster shards on real redis-servers', () => {
+  const fixture = clusterFixture('shards');
   let second: RedisServer;
-  const nodes: NodeProcess[] = [];
 
   beforeAll(async () => {
-    [first, second] = await Promise.all([startRedis(), startRedis()]);
+    second = await startRedis();
   });
 
   afterAll(async () => {
-    for (const node of nodes) node.process.kill('SIGKILL');
-    await Promise.all(nodes.map((node) => node.exited));
-    await Promise.all([first?.stop(), second?.stop()]);
+    await second?.stop();
   });
 
   test('a loop spreads over two shards, and when one Redis goes down new work goes to the other', async () => {
-    const queue = `shards-${process.pid}`;
-    const [onFirst, onSecond] = await Promise.all([startNode(first.url, { queue }), startNode(second.url, { queue })]);
-    nodes.push(onFirst, onSecond);
+    const queue = fixture.freshQueue();
+    const first = fixture.redis;
+    const [onFirst, onSecond] = await Promise.all([fixture.startNode({ queue }), fixture.startNode({ queue }, second)]);
     const pool = await ClusterPool.open({ redis: [first.url, second.url], queue, moduleRoot: REPO_ROOT, unavailableAfter: 1_000 });
     try {
       expect(pool.shards).toEqual([{ redis: first.url, ready: true, waiting: 0 }, { redis: second.url, ready: true, waiting: 0 }]);
@@ -50,6 +45,7 @@ describe.skipIf(!available)(`cluster shards on real redis-servers${available ? '
   });
 
   test('opening fails with ClusterUnavailableError naming a shard that cannot be reached; bad lists are refused', async () => {
+    const first = fixture.redis;
     const error = await ClusterPool.open({ redis: [first.url, 'redis://127.0.0.1:1'], unavailableAfter: 500 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ClusterUnavailableError);
     expect((error as Error).message).toContain('redis://127.0.0.1:1');

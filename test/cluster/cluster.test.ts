@@ -1,5 +1,5 @@
 // Loops and calls across worker node processes, on a real redis-server.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { Queue } from 'bullmq';
 import {
   ClusterPool,
@@ -13,36 +13,12 @@ import {
   type RunspaceContext,
   type StreamRecord,
 } from 'runspaces';
-import { hasRedisServer, REDIS_MISSING, REPO_ROOT, startNode, startRedis, type NodeProcess, type RedisServer } from './redis-server.js';
+import { clusterFixture, describeWithRedis } from './fixture.js';
+import { REPO_ROOT, startRedis } from './redis-server.js';
 
-const available = hasRedisServer();
-// In CI the suite must run: .ci/run installs redis-server, and a machine without it fails here.
-if (!available && process.env.CI !== undefined) throw new Error(REDIS_MISSING);
-
-describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` (skipped: ${REDIS_MISSING})`}`, () => {
-  let redis: RedisServer;
-  const nodes: NodeProcess[] = [];
-  let queueNumber = 0;
-  /** A queue of its own per test: no test sees another's jobs. */
-  const freshQueue = (): string => `test-${process.pid}-${queueNumber++}`;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-
-  afterAll(async () => {
-    for (const node of nodes) node.process.kill('SIGKILL');
-    await Promise.all(nodes.map((node) => node.exited));
-    await redis?.stop();
-  });
-
-  async function cluster(count: number, lease = '2s'): Promise<{ queue: string; pool: ClusterPool; started: NodeProcess[] }> {
-    const queue = freshQueue();
-    const started = await Promise.all(Array.from({ length: count }, () => startNode(redis.url, { queue, lease })));
-    nodes.push(...started);
-    const pool = await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT });
-    return { queue, pool, started };
-  }
+describeWithRedis('cluster on a real redis-server', () => {
+  const fixture = clusterFixture('test');
+  const { freshQueue, cluster } = fixture;
 
   test('invoke runs a script block on a node and brings back its result, or its error with class and code', async () => {
     const { pool } = await cluster(1);
@@ -75,7 +51,7 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
   });
 
   test('a node killed with SIGKILL mid-loop loses no item: its chunks run again on the other node after the lease', async () => {
-    const { pool, started } = await cluster(2, '1s');
+    const { pool, started } = await cluster(2, { lease: '1s' });
     try {
       const input = Array.from({ length: 80 }, (_, i) => i);
       const loop = pool.forEachParallel(input, async (n: number) => {
@@ -100,7 +76,7 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
   });
 
   test('the delivery rule: a chunk whose node dies is run once more; lost a second time, its items fail with ClusterNodeLostError, the others arrive', { timeout: 30_000 }, async () => {
-    const { pool, started } = await cluster(3, '1s');
+    const { pool, started } = await cluster(3, { lease: '1s' });
     try {
       // Item 1 takes down whichever node runs it (the whole process, not just its runspace).
       const loop = pool.forEachParallel([0, 1, 2], (n: number) => {
@@ -118,9 +94,8 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
 
   test('nodes leave and join while a loop runs: SIGTERM finishes the chunk a node holds and exits 0; a node started later takes the rest', async () => {
     const queue = freshQueue();
-    const first = await startNode(redis.url, { queue, maxRunspaces: 1 });
-    nodes.push(first);
-    const pool = await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT });
+    const first = await fixture.startNode({ queue, maxRunspaces: 1 });
+    const pool = await ClusterPool.open({ redis: fixture.redis.url, queue, moduleRoot: REPO_ROOT });
     try {
       const input = Array.from({ length: 12 }, (_, i) => i);
       const loop = pool.forEachParallel(input, async (n: number) => {
@@ -134,7 +109,7 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
           first.process.kill('SIGTERM');
           // It leaves cleanly: what it held is finished and delivered, nothing is taken after.
           expect(await first.exited).toBe(0);
-          nodes.push(await startNode(redis.url, { queue, maxRunspaces: 1 }));
+          await fixture.startNode({ queue, maxRunspaces: 1 });
         }
       }
       expect(outputs.map(([n]) => n)).toEqual(input);
@@ -171,7 +146,7 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
 
   test('a thread job on the cluster: NotStarted while queued, Running once a node takes it, then Completed with its output; stop() stops one', async () => {
     const queue = freshQueue();
-    const pool = await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT });
+    const pool = await ClusterPool.open({ redis: fixture.redis.url, queue, moduleRoot: REPO_ROOT });
     try {
       const job = pool.startThreadJob((ctx, n: number) => {
         ctx.writeOutput('first');
@@ -182,7 +157,7 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
       // No node yet: it stays queued.
       expect(await job.wait({ timeout: 100 })).toBe(false);
       expect(job.state).toBe('NotStarted');
-      nodes.push(await startNode(redis.url, { queue }));
+      await fixture.startNode({ queue });
       expect(await job.wait({ timeout: 10_000 })).toBe(true);
       expect(states).toEqual(['NotStarted', 'Running', 'Completed']);
       expect(job.receive().output).toEqual(['first', 42]);
@@ -200,7 +175,7 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
 
   test('a timeout reaches the items running on the nodes: they stop, and nothing stays active in the queue', async () => {
     const { pool, queue } = await cluster(1);
-    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
     try {
       const started = performance.now();
       const error = await pool.forEachParallel(Array.from({ length: 8 }, (_, i) => i), (n: number, ctx) => new Promise((_, reject) => {
@@ -218,7 +193,7 @@ describe.skipIf(!available)(`cluster on a real redis-server${available ? '' : ` 
 
   test('an abort reaches the items running on the nodes too: the loop ends with OperationCancelledError and the queue empties', async () => {
     const { pool, queue } = await cluster(1);
-    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
     try {
       const controller = new AbortController();
       const loop = pool.forEachParallel([0, 1, 2, 3, 4, 5], (n: number, ctx) => n === 0 ? n : new Promise((_, reject) => {

@@ -1,12 +1,9 @@
 // One function written against ParallelPool runs on a local RunspacePool and
 // on a ClusterPool (a real redis-server and a node process) with the same
 // results: code moves between one machine and many by how the pool is opened.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ClusterPool, RunspacePool, type ParallelPool } from 'runspaces';
-import { hasRedisServer, REDIS_MISSING, REPO_ROOT, startNode, startRedis, type NodeProcess, type RedisServer } from './redis-server.js';
-
-const available = hasRedisServer();
-if (!available && process.env.CI !== undefined) throw new Error(REDIS_MISSING);
+import { expect, test } from 'vitest';
+import { RunspacePool, type ParallelPool } from 'runspaces';
+import { clusterFixture, describeWithRedis } from './fixture.js';
 
 /** Written once, for either kind of pool. */
 async function portable(pool: ParallelPool): Promise<unknown> {
@@ -35,24 +32,11 @@ test('a function written against ParallelPool runs on a local RunspacePool', asy
   }
 });
 
-describe.skipIf(!available)(`the same function on a ClusterPool${available ? '' : ` (skipped: ${REDIS_MISSING})`}`, () => {
-  let redis: RedisServer;
-  let node: NodeProcess | undefined;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-
-  afterAll(async () => {
-    node?.process.kill('SIGKILL');
-    await node?.exited;
-    await redis?.stop();
-  });
+describeWithRedis('the same function on a ClusterPool', () => {
+  const { cluster } = clusterFixture('portable');
 
   test('gives the same results on a ClusterPool', async () => {
-    const queue = `portable-${process.pid}`;
-    node = await startNode(redis.url, { queue });
-    const pool = await ClusterPool.open({ redis: redis.url, queue, moduleRoot: REPO_ROOT });
+    const { pool } = await cluster(1);
     try {
       expect(await portable(pool)).toEqual(expected);
     } finally {
