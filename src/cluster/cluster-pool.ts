@@ -8,7 +8,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterUnavailableError, InvalidArgumentError, InvalidOperationError, OperationCancelledError, TimeoutError } from '../errors.js';
 import type { Job } from '../parallel/job.js';
@@ -19,7 +19,7 @@ import { deserializeError } from '../protocol/error-codec.js';
 import type { StreamRecord } from '../protocol/stream-records.js';
 import { onCancel, timeoutMs } from '../util/deadline.js';
 import { abortSignalOption, baseUrlOption, readOptions } from '../util/options.js';
-import { DEFAULT_QUEUE } from './connection.js';
+import { moduleRootOption, queueOption } from './connection.js';
 import { ClusterLoop, type ClusterHost, type ClusterLoopOptions, type JobHooks } from './cluster-loop.js';
 import { ClusterThreadJob, type ClusterThreadJobOptions } from './cluster-thread-job.js';
 import { loadEngine } from './engine.js';
@@ -109,9 +109,10 @@ export class ClusterPool implements ParallelPool {
     const urls = typeof read.redis === 'string' ? [read.redis] : Array.isArray(read.redis) ? [...(read.redis as readonly unknown[])] : [];
     if (urls.length === 0 || urls.some((url) => typeof url !== 'string')) throw new InvalidArgumentError('redis', 'expected a Redis URL (redis://host:port), or a non-empty array of them');
     if (new Set(urls).size !== urls.length) throw new InvalidArgumentError('redis', 'the same Redis URL is given twice');
-    const engine = await loadEngine();
-    const queueName = read.queue ?? DEFAULT_QUEUE;
+    const queueName = queueOption(read.queue);
+    const moduleRoot = moduleRootOption(read.moduleRoot);
     const unavailableAfter = timeoutMs('unavailableAfter', read.unavailableAfter ?? 10_000) ?? Infinity;
+    const engine = await loadEngine();
     const opened = await Promise.allSettled((urls as string[]).map((url) => ClusterShard.open(engine, url, queueName, unavailableAfter)));
     const shards = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -119,7 +120,7 @@ export class ClusterPool implements ParallelPool {
       await Promise.all(shards.map((shard) => shard.close()));
       throw failed.reason;
     }
-    return new ClusterPool(shards, resolve(read.moduleRoot ?? process.cwd()));
+    return new ClusterPool(shards, moduleRoot);
   }
 
   /** The pool's Redis instances (one unless opened on several), for monitoring. */

@@ -4,10 +4,28 @@
  * @module
  */
 
+import { resolve } from 'node:path';
+import { InvalidArgumentError } from '../errors.js';
 import type { RedisLocation } from './engine.js';
 
 export const DEFAULT_QUEUE = 'runspaces';
 export const DEFAULT_LEASE_MS = 30_000;
+
+/** A `queue` option: a name BullMQ takes (no `:`, which it uses to build its keys). */
+export function queueOption(value: unknown): string {
+  if (value === undefined) return DEFAULT_QUEUE;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200 || value.includes(':')) {
+    throw new InvalidArgumentError('queue', 'expected a name of 1 to 200 characters without ":"');
+  }
+  return value;
+}
+
+/** A `moduleRoot` option as an absolute path: default the working directory. */
+export function moduleRootOption(value: unknown): string {
+  if (value === undefined) return process.cwd();
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidArgumentError('moduleRoot', 'expected a directory path');
+  return resolve(value);
+}
 
 /** The channel on which callers announce cancelled loops and calls. */
 export function cancelChannel(queue: string): string {

@@ -25,7 +25,10 @@ import { serializeError } from '../protocol/error-codec.js';
 import { loadEngine, parseRedisUrl } from './engine.js';
 import { JobReplies, replySender } from './reply-writer.js';
 import { pack, unpack, type ChunkJob, type ChunkResult, type InvokeJob, type InvokeResult, type JobFailure, type QueuedJob, type WireFunction } from './wire.js';
-import { cancelChannel, redisConnection, DEFAULT_QUEUE, DEFAULT_LEASE_MS } from './connection.js';
+import { cancelChannel, redisConnection, DEFAULT_LEASE_MS, moduleRootOption, queueOption } from './connection.js';
+import { isValidCount } from '../pool/options.js';
+import { timeoutMs } from '../util/deadline.js';
+import { readOptions } from '../util/options.js';
 
 /** Options of a worker node. */
 export interface WorkerNodeOptions {
@@ -65,13 +68,16 @@ const REMEMBERED_CANCELLATIONS = 10_000;
  * ```
  */
 export async function startWorkerNode(options: WorkerNodeOptions): Promise<WorkerNode> {
+  const read = readOptions(options, ['redis', 'queue', 'maxRunspaces', 'moduleRoot', 'leaseMs']) as WorkerNodeOptions;
+  if (typeof read.redis !== 'string') throw new InvalidArgumentError('redis', 'expected a Redis URL (redis://host:port)');
+  const location = parseRedisUrl(read.redis);
+  const queue = queueOption(read.queue);
+  const maxRunspaces = read.maxRunspaces ?? availableParallelism();
+  if (!isValidCount(maxRunspaces, 1)) throw new InvalidArgumentError('maxRunspaces', 'expected an integer >= 1');
+  const leaseMs = timeoutMs('leaseMs', read.leaseMs ?? DEFAULT_LEASE_MS);
+  if (leaseMs === undefined || leaseMs < 100) throw new InvalidArgumentError('leaseMs', 'expected at least 100 ms');
+  const moduleRoot = moduleRootOption(read.moduleRoot);
   const engine = await loadEngine();
-  const location = parseRedisUrl(options.redis);
-  const queue = options.queue ?? DEFAULT_QUEUE;
-  const maxRunspaces = options.maxRunspaces ?? availableParallelism();
-  if (!Number.isInteger(maxRunspaces) || maxRunspaces < 1) throw new InvalidArgumentError('maxRunspaces', 'expected an integer >= 1');
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  const moduleRoot = resolve(options.moduleRoot ?? process.cwd());
   const baseUrl = pathToFileURL(moduleRoot + sep).href;
   const pool = await RunspacePool.open({ minRunspaces: 1, maxRunspaces });
 

@@ -2,7 +2,7 @@
 // its own, on real redis-servers: work spreads over them, and a shard whose
 // Redis is down takes no new work while the others carry on.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { ClusterPool, ClusterUnavailableError, InvalidArgumentError } from 'runspaces';
+import { ClusterPool, ClusterUnavailableError, InvalidArgumentError, startWorkerNode } from 'runspaces';
 import { clusterFixture, describeWithRedis } from './fixture.js';
 import { REPO_ROOT, startRedis, type RedisServer } from './redis-server.js';
 
@@ -44,7 +44,7 @@ describeWithRedis('cluster shards on real redis-servers', () => {
     }
   });
 
-  test('opening fails with ClusterUnavailableError naming a shard that cannot be reached; bad lists are refused', async () => {
+  test('opening fails with ClusterUnavailableError naming a shard that cannot be reached; bad options are refused with InvalidArgumentError before connecting', async () => {
     const first = fixture.redis;
     const error = await ClusterPool.open({ redis: [first.url, 'redis://127.0.0.1:1'], unavailableAfter: 500 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ClusterUnavailableError);
@@ -52,5 +52,14 @@ describeWithRedis('cluster shards on real redis-servers', () => {
     await expect(ClusterPool.open({ redis: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(ClusterPool.open({ redis: [first.url, first.url] })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(ClusterPool.open({ redis: [first.url, 42 as never] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    // Options BullMQ or Node would refuse with an untyped error are refused first, naming the option.
+    for (const bad of [{ queue: 'a:b' }, { queue: '' }, { queue: 42 }, { moduleRoot: 42 }, { unavailableAfter: -1 }]) {
+      const refused = await ClusterPool.open({ redis: first.url, ...(bad as object) }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(InvalidArgumentError);
+      expect((refused as InvalidArgumentError).message).toContain(Object.keys(bad)[0]);
+    }
+    for (const bad of [{ queue: 'a:b' }, { maxRunspaces: 0 }, { leaseMs: 10 }, { moduleRoot: {} }, { redis: 7 }]) {
+      await expect(startWorkerNode({ redis: first.url, ...(bad as object) })).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
   });
 });
