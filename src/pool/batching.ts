@@ -18,6 +18,13 @@ export const TARGET_BATCH_NS = 300_000;
 export const MAX_BATCH_TASKS = 256;
 /** A runspace already holding this much estimated work gets no more ahead of time. */
 export const PIPELINE_LIMIT_NS = 1_000_000;
+/**
+ * A runspace that has neither answered nor started anything for this long
+ * while calls wait behind the one it runs is stuck on that call: the calls
+ * behind it are taken back and run elsewhere (a quick call may block, on a
+ * lock or a barrier that a call queued behind it would release).
+ */
+export const STALLED_AFTER_MS = 50;
 /** Assumed cost of a function never measured: slow enough to be sent alone. */
 export const UNKNOWN_COST_NS = 2_000_000;
 

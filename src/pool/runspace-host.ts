@@ -17,6 +17,7 @@ import {
   CONTROL_SLOTS,
   ControlSlot,
   cancelSlot,
+  reclaimMark,
   type CancelKind,
   type ChunkOutcome,
   type FromRunspace,
@@ -154,6 +155,8 @@ export class RunspaceHost {
   #exitError: RunspaceBrokenError | undefined;
   /** Estimated nanoseconds of work sent and not yet answered. */
   pendingNs = 0;
+  /** `performance.now()` when it last answered, or got work while it had none: how long it has been stuck. */
+  lastProgressAt = 0;
   /** Trims this runspace when it stays idle; cancelled by leaving the idle phase. */
   #idleTimer: Timer | undefined;
   readonly #worker: Worker;
@@ -300,6 +303,32 @@ export class RunspaceHost {
     this.#worker.postMessage({ type: 'cancel', seq: task.seq, kind });
   }
 
+  /**
+   * Takes back the calls waiting behind the one it runs, which it has not
+   * begun, so they can run elsewhere: quick calls are sent several at a
+   * time, and one of them may block (on a lock, a barrier, another call),
+   * holding up those behind it. Each is marked in its cancel slot, then
+   * `Started` is read: the runspace writes `Started` before it reads the
+   * mark, so one of the two always sees the other. Calls that carry
+   * transferred buffers, a cached `using` value, a cancellation, or belong to
+   * a loop stay.
+   */
+  reclaimUnstarted(): Task[] {
+    const taken: Task[] = [];
+    if (this.#phase !== 'busy' || this.concurrency !== 1) return taken;
+    for (const task of [...this.inFlight]) {
+      const { spec } = task;
+      if (spec.chunk !== undefined || spec.usingId !== undefined || (spec.transfer?.length ?? 0) > 0 || task.cancelKind !== undefined) continue;
+      if (Atomics.load(this.control, ControlSlot.Started) >= task.seq) continue;
+      Atomics.store(this.control, cancelSlot(task.seq), reclaimMark(task.seq));
+      if (Atomics.load(this.control, ControlSlot.Started) >= task.seq) continue;
+      this.inFlight.take((t) => t === task);
+      this.#unstage(task);
+      taken.push(task);
+    }
+    return taken;
+  }
+
   /** True when the runspace has begun (or finished) running `task`. */
   hasStarted(task: Task): boolean {
     return Atomics.load(this.control, ControlSlot.Started) >= task.seq;
@@ -350,6 +379,7 @@ export class RunspaceHost {
     }
     task.placeOn(this, this.#nextSeq++);
     this.pendingNs += task.spec.cost.ns;
+    if (this.inFlight.length === 0) this.lastProgressAt = performance.now();
     this.inFlight.push(task);
     return wire;
   }
@@ -411,7 +441,10 @@ export class RunspaceHost {
   #onMessage = (message: FromRunspace): void => {
     switch (message.type) {
       case 'results': {
+        this.lastProgressAt = performance.now();
         for (const result of message.results) {
+          // A call taken back (reclaimUnstarted) left inFlight then; its skip is old news.
+          if (!result.ok && result.reclaimed === true) continue;
           // Calls running side by side finish in any order; one at a time, in send order.
           const task = this.inFlight.peek()!.seq === result.seq ? this.inFlight.shift()! : this.inFlight.take((t) => t.seq === result.seq)!;
           this.pendingNs -= task.spec.cost.ns;

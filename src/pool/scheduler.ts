@@ -15,7 +15,7 @@
  * @module
  */
 
-import { fairShare, PIPELINE_LIMIT_NS, TARGET_BATCH_NS } from './batching.js';
+import { fairShare, PIPELINE_LIMIT_NS, STALLED_AFTER_MS, TARGET_BATCH_NS } from './batching.js';
 import { AcquireRequest } from './acquire-request.js';
 import { IdleStack } from './idle-stack.js';
 import type { NormalizedPoolOptions } from './options.js';
@@ -57,6 +57,8 @@ export class Scheduler {
   readonly hosts = new Set<RunspaceHost>();
   readonly line = new WaitingLine<Waiting>();
   readonly #idle = new IdleStack<RunspaceHost>();
+  /** Runspaces holding calls behind the one they run, watched for being stuck on it. */
+  readonly #stallWatches = new Map<RunspaceHost, NodeJS.Timeout>();
   readonly #context: SchedulerContext;
   /** Runspaces opening that will count against the maximum. */
   #opening = 0;
@@ -168,8 +170,11 @@ export class Scheduler {
   #pipelineCandidate(head: PoolTask): RunspaceHost | undefined {
     if (head.spec.cost.ns >= PIPELINE_LIMIT_NS) return undefined;
     let best: RunspaceHost | undefined;
+    const stalledBefore = performance.now() - STALLED_AFTER_MS;
     for (const host of this.hosts) {
       if (!isSchedulable(host.phase) || host.pendingNs >= PIPELINE_LIMIT_NS) continue;
+      // Its estimate says quick, but it has been on its current call too long: not behind that.
+      if (host.inFlight.length > 0 && host.lastProgressAt < stalledBefore) continue;
       // Calls that turn out to await would wait behind the full slots instead of starting elsewhere.
       if (host.concurrency > 1 && !host.hasFreeSlot()) continue;
       if (best === undefined || host.pendingNs < best.pendingNs) best = host;
@@ -210,9 +215,37 @@ export class Scheduler {
     host.dispatch(tasks);
     if (host.inFlight.length > 0) {
       if (host.phase === 'idle') host.moveTo('busy');
+      this.#watchForStall(host);
     } else if (host.phase === 'idle') {
       this.#stackIdle(host);
     }
+  }
+
+  /**
+   * While calls wait behind the one a runspace runs, looks every
+   * `STALLED_AFTER_MS` whether it is stuck (no answer, nothing started since
+   * the last look); then the calls it has not begun go back to the head of
+   * the line, for idle runspaces or new ones. Quick calls travel several at
+   * a time for speed, and one of them blocking (a barrier all of them must
+   * reach, a lock a later one releases) would otherwise hold the others,
+   * and itself, forever.
+   */
+  #watchForStall(host: RunspaceHost): void {
+    if (host.concurrency !== 1 || host.inFlight.length < 2 || this.#stallWatches.has(host)) return;
+    const watch = setTimeout(() => {
+      this.#stallWatches.delete(host);
+      if (host.exited || host.phase !== 'busy' || host.inFlight.length < 2) return;
+      if (performance.now() - host.lastProgressAt >= STALLED_AFTER_MS) {
+        const taken = host.reclaimUnstarted();
+        if (taken.length > 0) {
+          this.requeue(taken);
+          this.pump();
+        }
+      }
+      this.#watchForStall(host);
+    }, STALLED_AFTER_MS);
+    watch.unref();
+    this.#stallWatches.set(host, watch);
   }
 
   /** A runspace finished its work (or was released, or opened): reuse it, or close it if the pool is too big. */
@@ -310,5 +343,7 @@ export class Scheduler {
   forget(host: RunspaceHost): void {
     this.hosts.delete(host);
     this.#idle.remove(host);
+    clearTimeout(this.#stallWatches.get(host));
+    this.#stallWatches.delete(host);
   }
 }

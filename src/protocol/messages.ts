@@ -54,6 +54,15 @@ export function cancelSlot(seq: number): number {
   return ControlSlot.CancelRing + (seq % CANCEL_RING);
 }
 
+/**
+ * What the pool writes in task `seq`'s cancel slot to take it back before it
+ * starts (a runspace stuck on the call before it): the runspace skips it,
+ * and a task already running never reads it as a cancellation.
+ */
+export function reclaimMark(seq: number): number {
+  return -seq - 1;
+}
+
 /** A script block the runspace has not seen yet: its source and where it came from. */
 export interface ScriptDefinition {
   readonly id: number;
@@ -135,7 +144,7 @@ export type ToRunspace =
 
 export type WireResult =
   | { readonly seq: number; readonly ok: true; readonly value: unknown; readonly runNs: number; readonly loadsClasses?: boolean }
-  | { readonly seq: number; readonly ok: false; readonly error: SerializedError; readonly runNs: number; readonly cancelled?: boolean };
+  | { readonly seq: number; readonly ok: false; readonly error: SerializedError; readonly runNs: number; readonly cancelled?: boolean; readonly reclaimed?: boolean };
 
 export type FromRunspace =
   | { readonly type: 'ready'; readonly openErrors: readonly SerializedError[] }

@@ -24,6 +24,7 @@ import { serializeError, type SerializedError } from '../protocol/error-codec.js
 import {
   type ScriptDefinition,
   cancelSlot,
+  reclaimMark,
   ControlSlot,
   type ChunkOutcome,
   type FromRunspace,
@@ -179,8 +180,16 @@ export class TaskLoop implements ContextHost {
       Atomics.store(this.control, ControlSlot.Started, seq);
       const started = performance.now();
       // The flag is read too: the cancel message may still sit unread behind this loop.
-      if (task.cancelKind !== undefined || Atomics.load(this.control, cancelSlot(seq)) === seq) {
+      const flag = Atomics.load(this.control, cancelSlot(seq));
+      if (task.cancelKind !== undefined || flag === seq) {
         this.#results.push({ seq, ok: false, error: serializeError(new Error('cancelled before it started')), runNs: 0, cancelled: true });
+        continue;
+      }
+      // Taken back by the pool while this runspace was stuck on an earlier call: it runs elsewhere.
+      // (Read after `Started` is written, so the pool, which writes the mark and then reads
+      // `Started`, knows for sure whether the task was taken back or had begun.)
+      if (flag === reclaimMark(seq)) {
+        this.#results.push({ seq, ok: false, error: serializeError(new Error('taken back by the pool')), runNs: 0, reclaimed: true });
         continue;
       }
       const link = this.link;
