@@ -203,7 +203,8 @@ export class ClusterLoop<R> implements AsyncIterable<R>, PromiseLike<R[]> {
     stopping.catch(() => undefined);
     try {
       for (;;) {
-        while (!inputDone && inFlight.size < this.#chunksInFlight) {
+        // Chunks held for order count too: a slow first chunk must not let the rest pile up in memory.
+        while (!inputDone && inFlight.size + held.size < this.#chunksInFlight) {
           // A closed pool ends the loop instead of reading (maybe endless) input only to fail it.
           if (this.#host.isClosed()) throw new ClusterUnavailableError(`The cluster pool was closed while the loop ran; items from index ${nextIndex} on were not read.`);
           const items: unknown[] = [];

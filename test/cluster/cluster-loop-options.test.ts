@@ -67,6 +67,34 @@ describeWithRedis('cluster loop options on a real redis-server', () => {
     }
   });
 
+  test('an ordered loop holds at most highWaterMark items for order: a slow first item does not let the rest pile up', async () => {
+    const { pool } = await cluster(1);
+    try {
+      let pulled = 0;
+      function* input(): Generator<number> {
+        for (let i = 0; i < 1_000; i++) {
+          pulled++;
+          yield i;
+        }
+      }
+      const loop = pool.forEachParallel(input(), async (n: number) => {
+        if (n === 0) await new Promise((resolve) => setTimeout(resolve, 1_000));
+        return n;
+      }, { chunkSize: 1, highWaterMark: 8, ordered: true });
+      let pulledAtFirst = -1;
+      const outputs: number[] = [];
+      for await (const output of loop) {
+        if (pulledAtFirst < 0) pulledAtFirst = pulled;
+        outputs.push(output);
+      }
+      expect(outputs).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
+      // While item 0 ran, the loop read only what its bound allows (8 chunks of 1, and the one being cut).
+      expect(pulledAtFirst).toBeLessThanOrEqual(9);
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('useNewRunspace gives each item a runspace of its own on its node', async () => {
     const { pool } = await cluster(1);
     try {
