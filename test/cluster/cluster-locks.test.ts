@@ -8,7 +8,7 @@ import { clusterFixture, describeWithRedis } from './fixture.js';
 const CHILD = new URL('../fixtures/cluster-mutex-child.js', import.meta.url);
 
 interface Report {
-  readonly event: 'done' | 'holding';
+  readonly event: 'started' | 'done' | 'holding';
   readonly tokens?: number[];
   readonly abandoned?: number;
   readonly increments?: number;
@@ -22,16 +22,24 @@ describeWithRedis('ClusterMutex on a real redis-server', () => {
     const run = (increments: number, holdAfter: number) => {
       const child = fork(CHILD, [fixture.redis.url, name, String(increments), String(holdAfter)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       const reports: Report[] = [];
-      const holding = new Promise<void>((resolve) => child.on('message', (report: Report) => {
-        reports.push(report);
-        if (report.event === 'holding') resolve();
+      const reported = (event: Report['event']) => new Promise<void>((resolve) => child.on('message', (report: Report) => {
+        if (report.event === event) resolve();
       }));
+      child.on('message', (report: Report) => reports.push(report));
+      const started = reported('started');
+      const holding = reported('holding');
       const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-      return { child, reports, holding, exited };
+      return { child, reports, started, holding, exited, go: () => child.send('go') };
     };
+    // The doomed process increments, then holds the lock; the others start then, contend for the
+    // lock it holds, and it is killed while they wait: whoever takes the lock first after its lease
+    // must be told it was abandoned. (Started all at once, the others could finish before it held.)
     const doomed = run(1_000, 100);
     const others = [run(1_000, -1), run(1_000, -1), run(1_000, -1)];
+    doomed.go();
     await doomed.holding;
+    for (const other of others) other.go();
+    await Promise.all(others.map((other) => other.started));
     doomed.child.kill('SIGKILL');
     expect(await doomed.exited).toBe('SIGKILL');
     expect(await Promise.all(others.map((other) => other.exited))).toEqual([0, 0, 0]);

@@ -47,17 +47,11 @@ describeWithRedis('cluster loop options on a real redis-server', () => {
     const pool = await ClusterPool.open({ redis: fixture.redis.url, queue, moduleRoot: REPO_ROOT });
     const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
     try {
-      let pulled = 0;
-      function* input(): Generator<number> {
-        for (let i = 0; i < 1_000; i++) {
-          pulled++;
-          yield i;
-        }
-      }
-      const all = pool.forEachParallel(input(), (n: number) => n * 2, { chunkSize: 10, highWaterMark: 40, ordered: true }).toArray();
+      const source = new CountedInput(1_000);
+      const all = pool.forEachParallel(source, (n: number) => n * 2, { chunkSize: 10, highWaterMark: 40, ordered: true }).toArray();
       while ((await watcher.getWaitingCount()) < 4) await new Promise((resolve) => setTimeout(resolve, 10));
       // The loop submitted what its bound allows and now waits for results: nothing more is read.
-      expect(pulled).toBe(40);
+      expect(source.pulled).toBe(40);
       expect(await watcher.getWaitingCount()).toBe(4);
       await fixture.startNode({ queue });
       expect(await all).toEqual(Array.from({ length: 1_000 }, (_, i) => i * 2));
@@ -70,21 +64,15 @@ describeWithRedis('cluster loop options on a real redis-server', () => {
   test('an ordered loop holds at most highWaterMark items for order: a slow first item does not let the rest pile up', async () => {
     const { pool } = await cluster(1);
     try {
-      let pulled = 0;
-      function* input(): Generator<number> {
-        for (let i = 0; i < 1_000; i++) {
-          pulled++;
-          yield i;
-        }
-      }
-      const loop = pool.forEachParallel(input(), async (n: number) => {
+      const source = new CountedInput(1_000);
+      const loop = pool.forEachParallel(source, async (n: number) => {
         if (n === 0) await new Promise((resolve) => setTimeout(resolve, 1_000));
         return n;
       }, { chunkSize: 1, highWaterMark: 8, ordered: true });
       let pulledAtFirst = -1;
       const outputs: number[] = [];
       for await (const output of loop) {
-        if (pulledAtFirst < 0) pulledAtFirst = pulled;
+        if (pulledAtFirst < 0) pulledAtFirst = source.pulled;
         outputs.push(output);
       }
       expect(outputs).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
@@ -147,3 +135,14 @@ describeWithRedis('cluster loop options on a real redis-server', () => {
   });
 });
 
+/** The numbers 0 to `count - 1`, counting how many the loop has read. */
+class CountedInput implements Iterable<number> {
+  pulled = 0;
+  constructor(readonly count: number) {}
+  *[Symbol.iterator](): Generator<number> {
+    for (let i = 0; i < this.count; i++) {
+      this.pulled++;
+      yield i;
+    }
+  }
+}
