@@ -157,6 +157,8 @@ export class RunspaceHost {
   pendingNs = 0;
   /** `performance.now()` when it last answered, or got work while it had none: how long it has been stuck. */
   lastProgressAt = 0;
+  /** Cancel slots holding a take-back mark the runspace has not passed yet: nothing may overwrite them. */
+  readonly #markedSlots = new Set<number>();
   /** Trims this runspace when it stays idle; cancelled by leaving the idle phase. */
   #idleTimer: Timer | undefined;
   readonly #worker: Worker;
@@ -299,7 +301,8 @@ export class RunspaceHost {
   /** Asks the running or waiting task to stop: shared flag first, then a message. */
   cancel(task: Task, kind: CancelKind): void {
     if (this.#phase === 'exited' || task.host !== this) return;
-    Atomics.store(this.control, cancelSlot(task.seq), task.seq);
+    // A take-back mark still waiting there is not overwritten: the message reaches this task instead.
+    if (!this.#markedSlots.has(cancelSlot(task.seq))) Atomics.store(this.control, cancelSlot(task.seq), task.seq);
     this.#worker.postMessage({ type: 'cancel', seq: task.seq, kind });
   }
 
@@ -311,17 +314,24 @@ export class RunspaceHost {
    * `Started` is read: the runspace writes `Started` before it reads the
    * mark, so one of the two always sees the other. Calls that carry
    * transferred buffers, a cached `using` value, a cancellation, or belong to
-   * a loop stay.
+   * a loop stay, and so does a call whose slot another call in flight
+   * shares (128 apart): the mark must be the only thing in its slot until
+   * the runspace passes it.
    */
   reclaimUnstarted(): Task[] {
     const taken: Task[] = [];
     if (this.#phase !== 'busy' || this.concurrency !== 1) return taken;
+    const sharing = new Map<number, number>();
+    for (const task of this.inFlight) sharing.set(cancelSlot(task.seq), (sharing.get(cancelSlot(task.seq)) ?? 0) + 1);
     for (const task of [...this.inFlight]) {
       const { spec } = task;
       if (spec.chunk !== undefined || spec.usingId !== undefined || (spec.transfer?.length ?? 0) > 0 || task.cancelKind !== undefined) continue;
+      const slot = cancelSlot(task.seq);
+      if (sharing.get(slot) !== 1 || this.#markedSlots.has(slot)) continue;
       if (Atomics.load(this.control, ControlSlot.Started) >= task.seq) continue;
-      Atomics.store(this.control, cancelSlot(task.seq), reclaimMark(task.seq));
+      Atomics.store(this.control, slot, reclaimMark(task.seq));
       if (Atomics.load(this.control, ControlSlot.Started) >= task.seq) continue;
+      this.#markedSlots.add(slot);
       this.inFlight.take((t) => t === task);
       this.#unstage(task);
       taken.push(task);
@@ -443,8 +453,11 @@ export class RunspaceHost {
       case 'results': {
         this.lastProgressAt = performance.now();
         for (const result of message.results) {
-          // A call taken back (reclaimUnstarted) left inFlight then; its skip is old news.
-          if (!result.ok && result.reclaimed === true) continue;
+          // A call taken back (reclaimUnstarted) left inFlight then; its skip frees its slot.
+          if (!result.ok && result.reclaimed === true) {
+            this.#markedSlots.delete(cancelSlot(result.seq));
+            continue;
+          }
           // Calls running side by side finish in any order; one at a time, in send order.
           const task = this.inFlight.peek()!.seq === result.seq ? this.inFlight.shift()! : this.inFlight.take((t) => t.seq === result.seq)!;
           this.pendingNs -= task.spec.cost.ns;

@@ -36,3 +36,38 @@ test('three calls meeting at a Barrier of 3 all pass it, after the script block 
   const barrier = new Barrier(3);
   expect(await Promise.all([0, 1, 2].map(() => pool.invoke(meet, { using: { barrier } })))).toEqual([1, 1, 1]);
 });
+
+test('a stuck batch of 200 quick calls: those taken back run elsewhere, and every call runs exactly once', async () => {
+  await using pool = await RunspacePool.open({ minRunspaces: 1, maxRunspaces: 2 });
+  const runs = new Int32Array(new SharedArrayBuffer(4 * 200));
+  const gate = new Gate();
+  // Call 0 blocks on the gate; every call counts its runs in its own cell.
+  const counted = (ctx: RunspaceContext<{ runs: Int32Array; gate: SharedArrayBuffer }>, index: number) => {
+    Atomics.add(ctx.using.runs, index, 1);
+    if (index === 0) {
+      const cells = new Int32Array(ctx.using.gate);
+      Atomics.add(cells, 1, 1);
+      Atomics.notify(cells, 1);
+      Atomics.wait(cells, 0, 0);
+    }
+    return index;
+  };
+  const warm = new Int32Array(new SharedArrayBuffer(4 * 200));
+  for (let i = 1; i < 40; i++) await pool.invoke(counted, { args: [i], using: { runs: warm, gate: gate.buffer } });
+  // The 200 calls wait in line while the one runspace is held, then go to it as one batch.
+  pool.setMaxRunspaces(1);
+  const held = await pool.acquire();
+  let settled = 0;
+  const calls = Array.from({ length: 200 }, (_, i) => pool.invoke(counted, { args: [i], using: { runs, gate: gate.buffer } }).finally(() => settled++));
+  held.release();
+  await gate.arrivals(1);
+  pool.setMaxRunspaces(2);
+  // Calls behind the stuck one finish elsewhere while it still blocks: all that were taken back
+  // (at least 56 of a batch of 200: a call whose cancel slot another in flight shares stays).
+  while (settled < 50) await new Promise((resolve) => setTimeout(resolve, 10));
+  gate.open();
+  expect(await Promise.all(calls)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  // The runspace that was stuck has passed every call it was sent (the last of them stayed with it).
+  expect([...runs]).toEqual(new Array(200).fill(1));
+});
+
