@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterMutex, ClusterPool, Mutex, RunspacePool } from 'runspaces';
-import { benchArgs, fmt, machine, median } from './stats.js';
+import { awaitedCallMicros, benchArgs, calibrateIterations, fmt, machine, median } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -67,26 +67,8 @@ async function stopNodes(nodes) {
   })));
 }
 
-async function awaitedMicros(call, calls) {
-  for (let i = 0; i < Math.min(200, calls); i++) await call();
-  const t0 = performance.now();
-  for (let i = 0; i < calls; i++) await call();
-  return ((performance.now() - t0) * 1000) / calls;
-}
-
-/** Iterations of arithmetic taking about 2 ms here. */
-function calibrate() {
-  let iters = 10_000;
-  for (;;) {
-    const t0 = performance.now();
-    let x = 0;
-    for (let i = 0; i < iters; i++) x += Math.sqrt(i);
-    if (x < 0) throw new Error('unreachable');
-    const ms = performance.now() - t0;
-    if (ms >= 10) return Math.round((iters / ms) * 2);
-    iters *= 2;
-  }
-}
+/** µs per awaited `call()`, after up to 200 warm-up calls (a cluster call costs a millisecond). */
+const awaitedMicros = (call, calls) => awaitedCallMicros(() => call(), calls, Math.min(200, calls));
 
 const cpuItem = (n, ctx) => {
   let x = 0;
@@ -152,7 +134,7 @@ async function once(url, queueNumber) {
     await local.close();
   }
 
-  const iters = calibrate();
+  const iters = calibrateIterations(2);
   const cpuItems = Array.from({ length: 240 }, (_, i) => i);
   result.scaling = {};
   for (const count of [1, 2, 4]) {

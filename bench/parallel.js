@@ -18,26 +18,12 @@
 import { writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { adapters, available } from './peers.js';
-import { benchArgs, fmt, machine, measureInChild, median, serveChild } from './stats.js';
+import { benchArgs, calibrateIterations, fmt, machine, measureInChild, median, serveChild } from './stats.js';
 
 const THREADS = 2;
 const LOOP_ITEMS = 1_000_000;
 const PEER_ITEMS = 100_000;
 const CPU_ITEMS = 400;
-
-/** Iterations of the arithmetic loop that take about 1 ms on this machine. */
-function calibrate() {
-  let iters = 10_000;
-  for (;;) {
-    const start = performance.now();
-    let x = 0;
-    for (let i = 0; i < iters; i++) x += Math.sqrt(i);
-    if (x < 0) throw new Error('unreachable');
-    const ms = performance.now() - start;
-    if (ms >= 5) return Math.round(iters / ms);
-    iters *= 2;
-  }
-}
 
 const cpuItem = (n, ctx) => {
   let x = 0;
@@ -131,7 +117,7 @@ async function measure(library, metric) {
     return PEER_ITEMS / ((performance.now() - start) / 1000);
   }
   if (metric === 'cpuBare') {
-    const iters = calibrate();
+    const iters = calibrateIterations(1);
     plainLoop(iters); // warm up
     return plainLoop(iters) / (await bareWorkers(iters));
   }
@@ -146,7 +132,7 @@ async function measure(library, metric) {
     return rate;
   }
   if (metric === 'cpuBound') {
-    const iters = calibrate();
+    const iters = calibrateIterations(1);
     const items = Array.from({ length: CPU_ITEMS }, (_, i) => i);
     await pool.forEachParallel(items.slice(0, 20), cpuItem, { using: { iters } }).toArray(); // warm up
     const plain = plainLoop(iters);

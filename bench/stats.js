@@ -55,10 +55,27 @@ export function measureInChild(script, library, metric, { execArgv = [], env, ti
   });
 }
 
-/** µs per awaited call of `call(1)`, over `calls` calls after 2,000 warm-up calls. */
-export async function awaitedCallMicros(call, calls) {
-  for (let i = 0; i < 2_000; i++) await call(1);
+/** µs per awaited call of `call(1)`, over `calls` calls after `warmUp` warm-up calls (default 2,000). */
+export async function awaitedCallMicros(call, calls, warmUp = 2_000) {
+  for (let i = 0; i < warmUp; i++) await call(1);
   const t0 = performance.now();
   for (let i = 0; i < calls; i++) await call(1);
   return ((performance.now() - t0) * 1000) / calls;
+}
+
+/**
+ * Iterations of the benchmarks' arithmetic loop (`x += Math.sqrt(i)`) that
+ * take about `targetMs` on this machine, timed over at least five times that.
+ */
+export function calibrateIterations(targetMs) {
+  let iters = 10_000;
+  for (;;) {
+    const start = performance.now();
+    let x = 0;
+    for (let i = 0; i < iters; i++) x += Math.sqrt(i);
+    if (x < 0) throw new Error('unreachable');
+    const ms = performance.now() - start;
+    if (ms >= 5 * targetMs) return Math.round((iters / ms) * targetMs);
+    iters *= 2;
+  }
 }
