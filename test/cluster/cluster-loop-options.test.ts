@@ -2,10 +2,9 @@
 // redis-server: throttleLimit across every node, highWaterMark bounding what
 // waits in Redis, useNewRunspace, and relative import() from the defining file.
 import { expect, test } from 'vitest';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ClusterPool, ClusterUnavailableError, InvalidArgumentError } from 'runspaces';
-import { clusterFixture, describeWithRedis } from './fixture.js';
+import { clusterFixture, describeWithRedis, inspectQueue, until } from './fixture.js';
 import { REPO_ROOT } from './redis-server.js';
 
 describeWithRedis('cluster loop options on a real redis-server', () => {
@@ -45,11 +44,11 @@ describeWithRedis('cluster loop options on a real redis-server', () => {
   test('highWaterMark bounds what waits in Redis: with no node, a loop reads 40 items of a long input and queues 4 chunks, then a node finishes it', async () => {
     const queue = freshQueue();
     const pool = await ClusterPool.open({ redis: fixture.redis.url, queue, moduleRoot: REPO_ROOT });
-    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
+    const watcher = inspectQueue(queue, fixture.redis);
     try {
       const source = new CountedInput(1_000);
       const all = pool.forEachParallel(source, (n: number) => n * 2, { chunkSize: 10, highWaterMark: 40, ordered: true }).toArray();
-      while ((await watcher.getWaitingCount()) < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+      await until(async () => (await watcher.getWaitingCount()) >= 4);
       // The loop submitted what its bound allows and now waits for results: nothing more is read.
       expect(source.pulled).toBe(40);
       expect(await watcher.getWaitingCount()).toBe(4);

@@ -4,9 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-import { Queue } from 'bullmq';
 import { ClusterPool, ClusterUnavailableError, OperationCancelledError, type RunspaceContext, type StreamRecord } from 'runspaces';
-import { clusterFixture, describeWithRedis } from './fixture.js';
+import { clusterFixture, describeWithRedis, inspectQueue, until } from './fixture.js';
 import { REPO_ROOT, startRedis } from './redis-server.js';
 
 const FLOOD = fileURLToPath(new URL('../fixtures/cluster-flood.js', import.meta.url));
@@ -58,13 +57,13 @@ describeWithRedis('cluster replies on a real redis-server', () => {
 
   test("a caller gets its result after its event loop was blocked while another caller's jobs went through the queue", { timeout: 60_000 }, async () => {
     const { queue, pool } = await cluster(1);
-    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
+    const watcher = inspectQueue(queue, fixture.redis);
     try {
       const result = pool.invoke(async () => {
         await new Promise((resolve) => setTimeout(resolve, 1_000));
         return 'mine';
       }, { timeout: 30_000 });
-      while ((await watcher.getActiveCount()) === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await until(async () => (await watcher.getActiveCount()) > 0);
       // Blocks this process while another caller puts 6,000 jobs through the same queue, this
       // call completing among them: far more events than the queue's event stream keeps (10,000).
       execFileSync(process.execPath, [FLOOD, fixture.redis.url, queue, '6000'], { stdio: 'inherit' });
@@ -78,11 +77,11 @@ describeWithRedis('cluster replies on a real redis-server', () => {
   test('a queued call whose job is removed from the queue by someone else fails with ClusterUnavailableError instead of waiting forever', async () => {
     const queue = freshQueue();
     const pool = await ClusterPool.open({ redis: fixture.redis.url, queue, moduleRoot: REPO_ROOT });
-    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
+    const admin = inspectQueue(queue, fixture.redis);
     try {
       // No node: the job waits in the queue until an operator empties it.
       const waiting = pool.invoke(() => 1, { timeout: 20_000 }).catch((e: unknown) => e);
-      while ((await admin.getWaitingCount()) === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await until(async () => (await admin.getWaitingCount()) > 0);
       await admin.obliterate({ force: true });
       const error = await waiting;
       expect(error).toBeInstanceOf(ClusterUnavailableError);
@@ -100,8 +99,8 @@ describeWithRedis('cluster replies on a real redis-server', () => {
       try {
         const running = pool.invoke((ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))), { timeout: 20_000 }).catch((e: unknown) => e);
         // The call is running on the node before Redis goes.
-        const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: own.port } });
-        while ((await admin.getActiveCount()) === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+        const admin = inspectQueue(queue, own);
+        await until(async () => (await admin.getActiveCount()) > 0);
         await admin.close();
         await own.restart();
         const error = await running;

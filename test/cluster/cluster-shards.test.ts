@@ -3,7 +3,7 @@
 // Redis is down takes no new work while the others carry on.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { ClusterPool, ClusterUnavailableError, InvalidArgumentError, startWorkerNode } from 'runspaces';
-import { clusterFixture, describeWithRedis } from './fixture.js';
+import { clusterFixture, describeWithRedis, until } from './fixture.js';
 import { REPO_ROOT, startRedis, type RedisServer } from './redis-server.js';
 
 describeWithRedis('cluster shards on real redis-servers', () => {
@@ -34,7 +34,7 @@ describeWithRedis('cluster shards on real redis-servers', () => {
       expect(new Set(spread.map(([, pid]) => pid))).toEqual(new Set([onFirst.pid, onSecond.pid]));
 
       await second.stop();
-      while (pool.shards[1]!.ready) await new Promise((resolve) => setTimeout(resolve, 10));
+      await until(() => !pool.shards[1]!.ready);
       const after = await pool.forEachParallel(Array.from({ length: 20 }, (_, i) => i), slow, { chunkSize: 2, ordered: true });
       expect(after.map(([n]) => n)).toEqual(Array.from({ length: 20 }, (_, i) => i));
       expect(new Set(after.map(([, pid]) => pid))).toEqual(new Set([onFirst.pid]));

@@ -1,6 +1,6 @@
 // Loops and calls across worker node processes, on a real redis-server.
 import { expect, test } from 'vitest';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import {
   ClusterPool,
   ClusterUnavailableError,
@@ -13,7 +13,7 @@ import {
   type RunspaceContext,
   type StreamRecord,
 } from 'runspaces';
-import { clusterFixture, describeWithRedis } from './fixture.js';
+import { clusterFixture, describeWithRedis, inspectQueue } from './fixture.js';
 import { REPO_ROOT, startRedis } from './redis-server.js';
 
 describeWithRedis('cluster on a real redis-server', () => {
@@ -175,7 +175,7 @@ describeWithRedis('cluster on a real redis-server', () => {
 
   test('a timeout reaches the items running on the nodes: they stop, and nothing stays active in the queue', async () => {
     const { pool, queue } = await cluster(1);
-    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
+    const watcher = inspectQueue(queue, fixture.redis);
     try {
       const started = performance.now();
       const error = await pool.forEachParallel(Array.from({ length: 8 }, (_, i) => i), (n: number, ctx) => new Promise((_, reject) => {
@@ -193,7 +193,7 @@ describeWithRedis('cluster on a real redis-server', () => {
 
   test('an abort reaches the items running on the nodes too: the loop ends with OperationCancelledError and the queue empties', async () => {
     const { pool, queue } = await cluster(1);
-    const watcher = new Queue(queue, { connection: { host: '127.0.0.1', port: fixture.redis.port } });
+    const watcher = inspectQueue(queue, fixture.redis);
     try {
       const controller = new AbortController();
       const loop = pool.forEachParallel([0, 1, 2, 3, 4, 5], (n: number, ctx) => n === 0 ? n : new Promise((_, reject) => {

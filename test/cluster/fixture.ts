@@ -2,6 +2,7 @@
 // worker node processes its tests start, all stopped after the file; and the
 // rule that CI runs the suite rather than skipping it.
 import { afterAll, beforeAll, describe } from 'vitest';
+import { Queue } from 'bullmq';
 import { ClusterPool } from 'runspaces';
 import { hasRedisServer, REDIS_MISSING, REPO_ROOT, startNode, startRedis, type NodeProcess, type RedisServer } from './redis-server.js';
 
@@ -24,6 +25,16 @@ export interface ClusterFixture {
   startNode(options: { queue: string; maxRunspaces?: number; lease?: string }, server?: RedisServer): Promise<NodeProcess>;
   /** `count` nodes on a fresh queue, and a pool on it. */
   cluster(count: number, options?: { lease?: string; maxRunspaces?: number; server?: RedisServer }): Promise<{ queue: string; pool: ClusterPool; started: NodeProcess[] }>;
+}
+
+/** A BullMQ `Queue` on `queue`, for a test to look into (its counts) or act on as an operator would; the test closes it. */
+export function inspectQueue(queue: string, server: RedisServer): Queue {
+  return new Queue(queue, { connection: { host: '127.0.0.1', port: server.port } });
+}
+
+/** Resolves once `condition()` holds, looking every 10 ms (the state looked at is in another process or in Redis). */
+export async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 /** Registers the file's hooks; call it inside `describeWithRedis`. `prefix` names its queues. */
