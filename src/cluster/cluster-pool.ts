@@ -145,7 +145,11 @@ export class ClusterPool implements ParallelPool {
     const job = invokeJob(call, this.wireFunction(fn, read.baseUrl), read.args, read.using);
     const timeout = timeoutMs('timeout', read.timeout);
     const signal = abortSignalOption(read.signal);
-    const onRecords = read.onRecord === undefined ? undefined : (records: readonly StreamRecord[]) => records.forEach(read.onRecord!);
+    const onRecord = read.onRecord;
+    // One record per call, as a local pool calls it (forEach would pass its index and array too).
+    const onRecords = onRecord === undefined ? undefined : (records: readonly StreamRecord[]) => {
+      for (const record of records) onRecord(record);
+    };
     const result = unpack<InvokeResult>(await this.#withCancel(this.submit(job, call, { onRecords }), call, [call], timeout, signal));
     if (!result.ok) throw deserializeError(result.error);
     return result.value;
